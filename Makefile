@@ -1,0 +1,50 @@
+# Two commands do everything on a fresh machine (Python 3.11, no conda needed):
+#   make run    set up .venv if needed, then run the notebooks with params/default.yaml
+#   make test   set up .venv if needed, then unit tests and nbval on notebooks/
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+KERNEL := eegdm
+PARAMS ?= params/default.yaml
+RUN_DIR ?= runs/default
+SEEDS ?= 0 1 2 3 4
+# Notebooks of the main job, in order; each reads what the previous ones wrote to RUN_DIR.
+MAIN := 10_data_prep
+PAPERMILL = cd notebooks && EEGDM_PROGRESS=0 ../$(BIN)/papermill --no-progress-bar -k $(KERNEL) -f ../$(PARAMS) -p run_dir ../$(RUN_DIR)
+
+.PHONY: setup run test sweep notebooks clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, got " + sys.version' 
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (eegdm)" >/dev/null
+	@touch $@
+
+run: setup
+	@mkdir -p $(RUN_DIR)
+	@for nb in $(MAIN); do \
+		echo "== $$nb ($(PARAMS) -> $(RUN_DIR))"; \
+		start=$$(date +%s); \
+		( $(PAPERMILL) $$nb.ipynb ../$(RUN_DIR)/$$nb.ipynb ) || exit 1; \
+		echo "   $$nb took $$(( $$(date +%s) - start )) s"; \
+	done
+
+test: setup
+	rm -rf runs/smoke
+	EEGDM_PROGRESS=0 $(BIN)/python -m pytest -q tests notebooks --nbval-lax --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg --durations=10
+
+# Re-run every notebook at its defaults (smoke scale) and keep the outputs: nbval's reference.
+notebooks: setup
+	rm -rf runs/smoke
+	cd notebooks && for nb in $(or $(NB),*.ipynb); do echo "== $$nb"; \
+		EEGDM_PROGRESS=0 ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace --log-level=WARN \
+		--ExecutePreprocessor.kernel_name=$(KERNEL) --ExecutePreprocessor.timeout=1800 $$nb || exit 1; done
+
+clean:
+	rm -rf runs/smoke

@@ -1,0 +1,69 @@
+"""Torch datasets over a data store: the *faithful* product (one sample per annotation
+line, [22, L]) and the *pretrain* product (one present channel of a unique window per
+sample, [1, L] with its channel index).
+
+Shape letters: K TCP channels (22), L window length.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .mulaw import staged_mu_law
+from .store import EEGStore
+
+
+class FaithfulDataset(Dataset):
+    """(signal [K, L] float32, label, channel, present [K] bool) per annotation line.
+
+    Missing channels are NaN in the store; here they become 0 *and* are flagged False in
+    ``present``, which models must use (the LFT masks them in cross-attention).
+    ``indices`` selects a subset of lines (label fractions).
+    """
+
+    def __init__(self, store: EEGStore, split: str, mu_law: bool = False, indices: np.ndarray | None = None):
+        self.store, self.split, self.mu_law = store, split, mu_law
+        self.windows = store.windows(split)  # [U, K, L] memmap
+        self.present = store.present(split)  # [U, K]
+        lines = store.faithful(split)
+        keep = np.arange(len(lines["label"])) if indices is None else np.asarray(indices)
+        self.window_index = lines["window"][keep]
+        self.labels = lines["label"][keep].astype(np.int64)
+        self.channels = lines["channel"][keep].astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        w = int(self.window_index[i])
+        x = np.nan_to_num(np.asarray(self.windows[w], dtype=np.float32), nan=0.0)  # [K, L]
+        x = torch.from_numpy(x)
+        if self.mu_law:
+            x = staged_mu_law(x)
+        return x, int(self.labels[i]), int(self.channels[i]), torch.from_numpy(self.present[w].copy())
+
+
+class PretrainDataset(Dataset):
+    """(signal [1, L] float32, channel index) for every present channel of every unique window."""
+
+    def __init__(self, store: EEGStore, split: str, mu_law: bool = True, max_samples: int | None = None,
+                 seed: int = 0):
+        self.windows = store.windows(split)  # [U, K, L]
+        present = store.present(split)  # [U, K]
+        self.pairs = np.argwhere(present)  # [M, 2] (window, channel)
+        if max_samples is not None and max_samples < len(self.pairs):
+            rng = np.random.default_rng(seed)
+            self.pairs = self.pairs[np.sort(rng.choice(len(self.pairs), max_samples, replace=False))]
+        self.mu_law = mu_law
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int):
+        w, k = self.pairs[i]
+        x = torch.from_numpy(np.array(self.windows[w, k], dtype=np.float32))[None]  # [1, L]
+        if self.mu_law:
+            x = staged_mu_law(x)
+        return x, int(k)

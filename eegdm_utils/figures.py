@@ -1,0 +1,119 @@
+"""Plotting helpers shared by the notebooks (matplotlib/seaborn). Each returns the
+figure; notebooks save it with :func:`eegdm_utils.runtime.save_figure`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .montage import TCP_NAMES
+
+
+def style() -> None:
+    import matplotlib as mpl
+    import seaborn as sns
+
+    sns.set_theme(context="notebook", style="whitegrid", font_scale=0.9)
+    mpl.rcParams.update({"figure.dpi": 90, "axes.titleweight": "bold", "savefig.facecolor": "white"})
+
+
+def plot_montage(ax, x: np.ndarray, sfreq: float, spacing: float | None = None, span: tuple[float, float] | None = None,
+                 highlight: int | None = None, channel_names=TCP_NAMES, color: str = "k", title: str = "",
+                 scale_label: str = "100 uV") -> None:
+    """Stacked traces of a [K, L] window (100 uV units), first channel on top.
+
+    ``span`` (s) shades the event, ``highlight`` colours one channel (the annotated one).
+    """
+    K, L = x.shape
+    t = np.arange(L) / sfreq
+    if spacing is None:
+        finite = x[np.isfinite(x)]
+        spacing = max(0.5, 2.5 * float(np.std(finite))) if finite.size else 1.0
+    for k in range(K):
+        c = "C3" if highlight is not None and k == highlight else color
+        ax.plot(t, x[k] - k * spacing, color=c, lw=0.6)
+    if span is not None:
+        ax.axvspan(*span, color="C1", alpha=0.15, lw=0)
+    ax.set_yticks([-k * spacing for k in range(K)])
+    ax.set_yticklabels(channel_names[:K], fontsize=6)
+    ax.set_ylim(-(K - 0.3) * spacing, 1.2 * spacing)
+    ax.set_xlim(0, t[-1])
+    ax.set_xlabel("time (s)")
+    ax.grid(False)
+    if title:
+        ax.set_title(title, fontsize=9)
+    # a scale bar of one unit (100 uV)
+    ax.plot([t[-1] * 0.985] * 2, [0.6 * spacing, 0.6 * spacing - 1.0], color="C0", lw=2)
+    ax.text(t[-1] * 0.975, 0.6 * spacing - 0.5, scale_label, ha="right", va="center", fontsize=6, color="C0")
+
+
+def plot_class_examples(windows: list[np.ndarray], titles: list[str], sfreq: float, span: tuple[float, float],
+                        highlights: list[int | None], ncols: int = 3):
+    import matplotlib.pyplot as plt
+
+    n = len(windows)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 5.0 * nrows), squeeze=False)
+    for ax, x, title, h in zip(axes.flat, windows, titles, highlights):
+        plot_montage(ax, x, sfreq, spacing=1.0, span=span, highlight=h, title=title)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_psd_by_class(freqs: np.ndarray, log_psd: dict[str, np.ndarray], title: str = ""):
+    """``log_psd``: class -> [n, F] log10 power; draws the mean and an interquartile band."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for i, (name, values) in enumerate(log_psd.items()):
+        if len(values) == 0:
+            continue
+        mean = values.mean(axis=0)
+        lo, hi = np.percentile(values, [25, 75], axis=0)
+        ax.plot(freqs, mean, color=f"C{i}", label=f"{name} (n={len(values)})")
+        ax.fill_between(freqs, lo, hi, color=f"C{i}", alpha=0.12, lw=0)
+    ax.set_xlabel("frequency (Hz)")
+    ax.set_ylabel("log10 power ((100 uV)^2/Hz)")
+    ax.set_xlim(freqs[0], freqs[-1])
+    ax.legend(fontsize=8, ncol=2)
+    ax.set_title(title or "Power spectra by class")
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_counts(class_counts: dict[str, dict[str, int]]):
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+
+    rows = [{"split": s, "class": c, "count": n} for s, counts in class_counts.items() for c, n in counts.items()]
+    df = pd.DataFrame(rows)
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    sns.barplot(data=df, x="class", y="count", hue="split", ax=ax)
+    ax.set_yscale("log")
+    ax.set_ylabel("annotation lines (log)")
+    ax.set_title("Class counts per split")
+    for container in ax.containers:
+        ax.bar_label(container, fontsize=6, padding=1)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(matrix: np.ndarray, class_names, title: str = "", normalize: bool = True, ax=None):
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    m = np.asarray(matrix, dtype=float)
+    shown = m / np.maximum(m.sum(axis=1, keepdims=True), 1) if normalize else m
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.6, 4))
+    else:
+        fig = ax.figure
+    sns.heatmap(shown, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", vmin=0,
+                vmax=1 if normalize else None, xticklabels=class_names, yticklabels=class_names,
+                cbar=False, ax=ax, annot_kws={"fontsize": 7})
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or ("Confusion matrix (row-normalised)" if normalize else "Confusion matrix"))
+    return fig

@@ -1,0 +1,106 @@
+"""Run-time helpers shared by every notebook: seeding, progress bars, run folders,
+atomic writes, metrics files and figure saving."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) from one integer."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def progress_enabled() -> bool:
+    """Progress bars are on unless ``EEGDM_PROGRESS=0`` (set by ``make test`` and CI)."""
+    return os.environ.get("EEGDM_PROGRESS", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def progress(iterable: Iterable | None = None, **kwargs):
+    """``tqdm.auto`` bar that stays quiet when progress is disabled."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, disable=not progress_enabled(), **kwargs)
+
+
+def run_path(run_dir: str | os.PathLike, *parts: str, mkdir: bool = True) -> Path:
+    """A path under ``run_dir``; its parent folder is created."""
+    path = Path(run_dir).joinpath(*parts)
+    if mkdir:
+        (path if not path.suffix else path.parent).mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write to a temporary file beside ``path`` and rename, so no reader sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert numpy scalars/arrays, paths and tuples into plain JSON types."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n").encode())
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+
+
+def write_metrics(run_dir: str | os.PathLike, metrics: dict, name: str = "metrics.json") -> Path:
+    """Merge ``metrics`` into ``run_dir/<name>`` (atomically) and return its path."""
+    path = run_path(run_dir, name)
+    current = read_json(path) if path.exists() else {}
+    current.update(to_jsonable(metrics))
+    atomic_write_json(path, current)
+    return path
+
+
+def save_figure(fig, name: str, figures_dir: str | os.PathLike, dpi: int = 110) -> Path:
+    """Save ``fig`` as ``figures_dir/<name>.png`` (the one helper every notebook uses)."""
+    out = Path(figures_dir) / f"{name}.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    fig.savefig(tmp, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    os.replace(tmp, out)
+    return out

@@ -1,0 +1,40 @@
+"""Shared fixtures: a tiny simulated corpus and its store, and the real recordings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from eegdm_utils.preprocess import PreprocessConfig
+from eegdm_utils.recordings import collect_tuev
+from eegdm_utils.simulate import CLASS_NAMES, SimulationConfig, write_corpus
+from eegdm_utils.store import build_store
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_DATA = Path(os.environ.get("EEGDM_REAL_DATA", REPO.parent / "shared" / "data" / "real"))
+
+TINY = SimulationConfig(n_train_subjects=5, n_eval_subjects=3, record_seconds=30, seed=7)
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    write_corpus(root, TINY)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tiny_corpus, tmp_path_factory):
+    path = tmp_path_factory.mktemp("store") / "store"
+    return build_store(path, collect_tuev(tiny_corpus), list(CLASS_NAMES), PreprocessConfig(notch_freq=60.0),
+                       {"kind": "test"})
+
+
+def real_data(*parts: str) -> Path:
+    """A path under the shared real recordings, or skip the test with the reason."""
+    path = REAL_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real EEG recordings not found at {path} (set EEGDM_REAL_DATA to the shared/data/real folder)")
+    return path
