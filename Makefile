@@ -10,9 +10,14 @@ KERNEL := eegdm
 PARAMS ?= params/default.yaml
 RUN_DIR ?= runs/default
 SEEDS ?= 0 1 2 3 4
-# Notebooks of the main job, in order; each reads what the previous ones wrote to RUN_DIR.
-MAIN := 10_data_prep
+# The main job, in order; each notebook reads what the previous ones wrote to RUN_DIR.
+BEFORE_SWEEP := 10_data_prep 20_pretrain_ssmdp 30_cache_latents
+AFTER_SWEEP := 50_report 70_generation
 PAPERMILL = cd notebooks && EEGDM_PROGRESS=0 ../$(BIN)/papermill --no-progress-bar -k $(KERNEL) -f ../$(PARAMS) -p run_dir ../$(RUN_DIR)
+# $(call notebook,name,output name,extra papermill arguments): run one notebook, log its time
+notebook = echo "== $(1) ($(PARAMS) -> $(RUN_DIR)/$(2).ipynb)"; start=$$(date +%s); \
+	( $(PAPERMILL) $(3) $(1).ipynb ../$(RUN_DIR)/$(2).ipynb ) || exit 1; \
+	echo "$(2) $$(( $$(date +%s) - start )) s" | tee -a $(RUN_DIR)/timings.txt
 
 .PHONY: setup run test sweep notebooks clean
 
@@ -20,19 +25,22 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, got " + sys.version' 
+	@$(BIN)/python -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, got " + sys.version'
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (eegdm)" >/dev/null
 	@touch $@
 
 run: setup
+	@mkdir -p $(RUN_DIR) && rm -f $(RUN_DIR)/timings.txt
+	@for nb in $(BEFORE_SWEEP); do $(call notebook,$$nb,$$nb,); done
+	@$(MAKE) --no-print-directory sweep PARAMS=$(PARAMS) RUN_DIR=$(RUN_DIR) SEEDS="$(SEEDS)"
+	@for nb in $(AFTER_SWEEP); do $(call notebook,$$nb,$$nb,); done
+	@echo "total $$(awk '{s += $$2} END {print s}' $(RUN_DIR)/timings.txt) s"
+
+# Notebook 40 once per seed, each into RUN_DIR/lft/seed_<N>
+sweep: setup
 	@mkdir -p $(RUN_DIR)
-	@for nb in $(MAIN); do \
-		echo "== $$nb ($(PARAMS) -> $(RUN_DIR))"; \
-		start=$$(date +%s); \
-		( $(PAPERMILL) $$nb.ipynb ../$(RUN_DIR)/$$nb.ipynb ) || exit 1; \
-		echo "   $$nb took $$(( $$(date +%s) - start )) s"; \
-	done
+	@for seed in $(SEEDS); do $(call notebook,40_finetune_lft,40_finetune_lft_seed$$seed,-p seed $$seed); done
 
 test: setup
 	rm -rf runs/smoke
@@ -41,7 +49,7 @@ test: setup
 
 # Re-run every notebook at its defaults (smoke scale) and keep the outputs: nbval's reference.
 notebooks: setup
-	rm -rf runs/smoke
+	$(if $(NB),,rm -rf runs/smoke)
 	cd notebooks && for nb in $(or $(NB),*.ipynb); do echo "== $$nb"; \
 		EEGDM_PROGRESS=0 ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace --log-level=WARN \
 		--ExecutePreprocessor.kernel_name=$(KERNEL) --ExecutePreprocessor.timeout=1800 $$nb || exit 1; done

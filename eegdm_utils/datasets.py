@@ -16,7 +16,8 @@ from .store import EEGStore
 
 
 class FaithfulDataset(Dataset):
-    """(signal [K, L] float32, label, channel, present [K] bool) per annotation line.
+    """(signal [K, L] float32, present [K] bool, label) per annotation line; ``channels``
+    holds each line's annotated channel.
 
     Missing channels are NaN in the store; here they become 0 *and* are flagged False in
     ``present``, which models must use (the LFT masks them in cross-attention).
@@ -42,7 +43,7 @@ class FaithfulDataset(Dataset):
         x = torch.from_numpy(x)
         if self.mu_law:
             x = staged_mu_law(x)
-        return x, int(self.labels[i]), int(self.channels[i]), torch.from_numpy(self.present[w].copy())
+        return x, torch.from_numpy(self.present[w].copy()), int(self.labels[i])
 
 
 class PretrainDataset(Dataset):
@@ -67,3 +68,24 @@ class PretrainDataset(Dataset):
         if self.mu_law:
             x = staged_mu_law(x)
         return x, int(k)
+
+
+class LatentLines(Dataset):
+    """(latents [n, P, K, H] float32, present [K] bool, label) per annotation line, from a
+    latent cache (lines of one window share its latents; NaN of missing channels -> 0)."""
+
+    def __init__(self, cache, store: EEGStore, split: str, indices: np.ndarray | None = None):
+        self.latents = cache.latents(split)  # [U, n, P, K, H] memmap
+        self.present = store.present(split)
+        lines = store.faithful(split)
+        keep = np.arange(len(lines["label"])) if indices is None else np.asarray(indices)
+        self.window_index = lines["window"][keep]
+        self.labels = lines["label"][keep].astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        w = int(self.window_index[i])
+        x = np.nan_to_num(np.asarray(self.latents[w], dtype=np.float32), nan=0.0)
+        return torch.from_numpy(x), torch.from_numpy(self.present[w].copy()), int(self.labels[i])

@@ -102,3 +102,4 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
     warnings.filterwarnings("ignore", message=".*`isinstance\\(treespec, LeafSpec\\)`.*")
     warnings.filterwarnings("ignore", message=".*_pytree.*")
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")

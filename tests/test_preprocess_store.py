@@ -61,8 +61,8 @@ def test_store_contents_and_splits(tiny_store, tiny_corpus):
         assert sum(tiny_store.class_counts(split).values()) == meta["n_faithful"][split]
         assert meta["n_pretrain"][split] == tiny_store.present(split).sum()
     ds = FaithfulDataset(tiny_store, "train")
-    x, label, channel, present = ds[0]
-    assert x.shape == (22, 1000) and 0 <= label < 6 and 0 <= channel < 22 and present.all()
+    x, present, label = ds[0]
+    assert x.shape == (22, 1000) and 0 <= label < 6 and 0 <= ds.channels[0] < 22 and present.all()
     pre = PretrainDataset(tiny_store, "train")
     assert len(pre) == meta["n_pretrain"]["train"]
     xp, k = pre[5]

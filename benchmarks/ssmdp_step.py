@@ -1,0 +1,101 @@
+"""Training throughput of the SSMDP denoiser (samples/s), as a training step runs it:
+diffusion loss, backward, gradient clipping, AdamW step, EMA update.
+
+    .venv/bin/python benchmarks/ssmdp_step.py                 # paper config at batch 8 and 32, default config
+    .venv/bin/python benchmarks/ssmdp_step.py --naive         # also the straightforward kernel, for the 10x bar
+    .venv/bin/python benchmarks/ssmdp_step.py --device cuda   # on a GPU (bf16 autocast with --bf16)
+
+The "naive" variant builds the S4D kernel from complex exponentials of every (channel,
+mode, position) each step, the straightforward implementation the issue measured at about
+45 s per step on a 2-core machine. Numbers are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from ema_pytorch import EMA
+
+from eegdm_utils.diffusion import DiffusionConfig, add_noise, ddpm_scheduler, velocity
+from eegdm_utils.s4d import S4DKernel
+from eegdm_utils.ssmdp import SSMDP, SSMDPConfig, ssm_parameter_groups
+
+PAPER = SSMDPConfig()
+DEFAULT = SSMDPConfig(d_model=64, d_state=64, n_layer=8, d_cond=256, d_cond_embed=64)  # params/default.yaml
+
+
+def naive_kernel(self: S4DKernel, L: int, rate: float = 1.0) -> torch.Tensor:
+    """The straightforward kernel: a [c, H, N, L] tensor of complex exponentials."""
+    dtA, W = self.discrete(rate)
+    positions = torch.arange(L, device=dtA.device)
+    vandermonde = torch.exp(dtA[:, :, None] * positions)  # [H, N, L]
+    return 2 * torch.einsum("chn,hnl->chl", W, vandermonde).real  # [c, H, L]
+
+
+def measure(config: SSMDPConfig, batch: int, device: str, steps: int, bf16: bool) -> tuple[float, float]:
+    torch.manual_seed(0)
+    model = SSMDP(config).to(device)
+    ema = EMA(model, beta=0.999, update_after_step=100, update_every=10, include_online_model=False)
+    optimizer = torch.optim.AdamW(ssm_parameter_groups(model, 0.01), lr=1e-4)
+    scheduler = ddpm_scheduler(DiffusionConfig())
+    x0 = torch.randn(batch, 1, 1000, device=device)
+    channel = torch.randint(0, 22, (batch,), device=device)
+
+    def step():
+        t = torch.randint(0, 50, (batch,), device=device)
+        noise = torch.randn_like(x0)
+        with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
+            pred = model(add_noise(scheduler, x0, noise, t), t, channel)
+        loss = torch.nn.functional.mse_loss(pred.float(), velocity(scheduler, x0, noise, t))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        ema.update()
+
+    def sync():
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    step()  # warm-up (allocations, MKL/cuFFT plans)
+    sync()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - t0)
+    seconds = statistics.median(times)
+    return seconds, batch / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per setting (median reported)")
+    parser.add_argument("--batches", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--naive", action="store_true", help="also time the straightforward kernel")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU)")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}")
+    print(f"{'config':10s} {'kernel':9s} {'batch':>5s} {'s/step':>8s} {'samples/s':>10s}")
+    settings = [("paper", PAPER, b) for b in args.batches] + [("default", DEFAULT, 32)]
+    for name, config, batch in settings:
+        seconds, rate = measure(config, batch, args.device, args.steps, args.bf16)
+        print(f"{name:10s} {'factored':9s} {batch:5d} {seconds:8.2f} {rate:10.2f}", flush=True)
+    if args.naive:
+        fast = S4DKernel.forward
+        S4DKernel.forward = naive_kernel
+        try:
+            for batch in args.batches:
+                seconds, rate = measure(PAPER, batch, args.device, max(1, args.steps - 1), args.bf16)
+                print(f"{'paper':10s} {'naive':9s} {batch:5d} {seconds:8.2f} {rate:10.2f}", flush=True)
+        finally:
+            S4DKernel.forward = fast
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""The latent cache of EEGDM: what the frozen SSMDP "sees" in each window.
+
+Every faithful window [22, L] runs through the frozen EMA denoiser as 22 single-channel
+passes, each conditioned on its channel index and a small diffusion step t (default 1),
+with the clean (mu-law companded) signal as input. The ``gate`` activations (after the
+sigmoid; option ``filter``) of every block are reduced by their standard deviation (option:
+mean) over non-overlapping 200-sample (1-s) windows: one (n_layer, n_pool, 22, d_model)
+array per window. Lines of the faithful product that share a window share its latents.
+
+The cache holds training and validation windows only: the test split is always computed
+from the raw windows through the backbone at evaluation time. Latents are stored as
+float16 (or float32) memory-mapped arrays with metadata that fine-tuning checks. Missing
+channels are NaN. A build shows progress and resumes where it stopped.
+
+Shape letters: W windows, K channels, L samples, M single-channel sequences, n layers,
+P pools, H d_model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .diffusion import add_noise, ddpm_scheduler
+from .mulaw import staged_mu_law
+from .runtime import atomic_write_json, read_json
+from .store import EEGStore, _differences, fingerprint
+
+CACHE_SPLITS = ("train", "val")
+
+
+class CacheMismatch(ValueError):
+    """A cache built with other settings than the ones asked for."""
+
+
+@dataclass
+class CacheConfig:
+    t: int = 1  # diffusion step the backbone is told
+    input_mode: str = "clean"  # "clean" | "scaled" (sqrt(abar_t) x) | "noise" (forward noise at t)
+    query: str = "gate"  # "gate" | "filter"
+    reduction: str = "std"  # "std" | "mean" over each pool window
+    window: int = 200  # samples per pool (1 s at 200 Hz)
+    dtype: str = "float16"  # storage type of the latents
+    noise_seed: int = 0  # input_mode "noise" only
+    batch_windows: int = 8  # windows per backbone call (x 22 sequences)
+
+    def __post_init__(self):
+        if self.input_mode not in ("clean", "scaled", "noise"):
+            raise ValueError(f"input_mode must be clean, scaled or noise, not {self.input_mode!r}")
+        if self.query not in ("gate", "filter"):
+            raise ValueError(f"query must be gate or filter, not {self.query!r}")
+        if self.reduction not in ("std", "mean"):
+            raise ValueError(f"reduction must be std or mean, not {self.reduction!r}")
+        if self.dtype not in ("float16", "float32"):
+            raise ValueError(f"dtype must be float16 or float32, not {self.dtype!r}")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@torch.no_grad()
+def pooled_activations(backbone, x: torch.Tensor, t: torch.Tensor, channel: torch.Tensor, query: str,
+                       window: int, reduction: str, rate: float = 1.0) -> torch.Tensor:
+    """[M, 1, L] -> [M, n_layer, P, H]: each block's activations reduced over pool windows.
+
+    Reduced block by block, so the full [M, n_layer, L, H] activity is never held."""
+    cond = backbone.condition(t, channel)  # [M, 1, D]
+    h = backbone.in_layer(x.transpose(1, 2))  # [M, L, H]
+    L = h.shape[1]
+    if L % window:
+        raise ValueError(f"window length {L} is not a multiple of the pool window {window}")
+    pooled = []
+    for block in backbone.blocks:
+        h, _, gate, filt = block(h, cond, rate)
+        act = (gate if query == "gate" else filt).unflatten(1, (L // window, window))  # [M, P, window, H]
+        pooled.append(act.std(dim=2) if reduction == "std" else act.mean(dim=2))  # [M, P, H]
+    return torch.stack(pooled, dim=1)  # [M, n_layer, P, H]
+
+
+def backbone_inputs(x: torch.Tensor, config: CacheConfig, scheduler, mu_law: bool, index0: int = 0) -> torch.Tensor:
+    """Store units [M, 1, L] -> what the backbone is given (mu-law, then the input mode)."""
+    x = staged_mu_law(x) if mu_law else x
+    t = torch.full((len(x),), config.t, dtype=torch.long)
+    if config.input_mode == "scaled":
+        x = add_noise(scheduler, x, torch.zeros_like(x), t)  # sqrt(abar_t) x
+    elif config.input_mode == "noise":
+        g = torch.Generator().manual_seed(config.noise_seed * 1_000_003 + index0)
+        x = add_noise(scheduler, x, torch.randn(x.shape, generator=g), t)
+    return x
+
+
+@torch.no_grad()
+def window_latents(backbone, windows: np.ndarray, present: np.ndarray, config: CacheConfig, scheduler,
+                   mu_law: bool, rate: float = 1.0, index0: int = 0) -> np.ndarray:
+    """Latents of windows [W, K, L] (store units; NaN = missing) -> [W, n_layer, P, K, H] float32,
+    NaN where a channel is missing. ``index0`` seeds the noise of input mode "noise"."""
+    W, K, L = windows.shape
+    pairs = np.argwhere(present)  # [M, 2] (window, channel)
+    x = torch.from_numpy(np.ascontiguousarray(windows[pairs[:, 0], pairs[:, 1]], dtype=np.float32))[:, None]
+    x = backbone_inputs(x, config, scheduler, mu_law, index0)
+    t = torch.full((len(x),), config.t, dtype=torch.long)
+    channel = torch.from_numpy(pairs[:, 1]).long()
+    device = next(backbone.parameters()).device
+    pooled = pooled_activations(backbone, x.to(device), t.to(device), channel.to(device), config.query,
+                                config.window, config.reduction, rate).cpu().numpy()  # [M, n, P, H]
+    n, P, H = pooled.shape[1:]
+    out = np.full((W, n, P, K, H), np.nan, dtype=np.float32)
+    out[pairs[:, 0], :, :, pairs[:, 1]] = pooled
+    return out
+
+
+class LatentCache:
+    """Read access to a complete cache."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        meta_path = self.path / "meta.json"
+        if not meta_path.exists():
+            raise FileNotFoundError(f"{self.path}: no latent cache; run notebooks/30_cache_latents with this run_dir first")
+        self.meta = read_json(meta_path)
+        if not self.meta.get("complete"):
+            raise CacheMismatch(f"{self.path}: the cache is incomplete (interrupted?); run notebook 30 again to finish it")
+
+    def latents(self, split: str) -> np.ndarray:
+        return np.memmap(self.path / split / "latents.bin", dtype=self.meta["dtype"], mode="r",
+                         shape=tuple(self.meta["shapes"][split]))
+
+    def check(self, expected: dict) -> None:
+        """Raise :class:`CacheMismatch` naming every key whose value differs from ``expected``."""
+        settings = {k: self.meta["settings"].get(k) for k in expected}
+        keys = _differences(json.loads(json.dumps(settings)), json.loads(json.dumps(expected)))
+        if keys:
+            detail = "; ".join(f"{k}: cache {self.meta['settings'].get(k.split('.')[0])!r} vs {expected.get(k.split('.')[0])!r}"
+                               for k in keys)
+            raise CacheMismatch(f"{self.path}: the cache does not match this run ({', '.join(keys)} differ: {detail}); "
+                                "rebuild it with notebook 30")
+
+
+def cache_settings(config: CacheConfig, checkpoint: str | os.PathLike, store: EEGStore, backbone_config: dict,
+                   mu_law: bool) -> dict:
+    """What identifies a cache (everything but the batch size)."""
+    settings = {k: v for k, v in asdict(config).items() if k != "batch_windows"}
+    settings.update(backbone_sha256=file_sha256(checkpoint), backbone=backbone_config, mu_law=mu_law,
+                    store=fingerprint(store.meta["params"]))
+    return settings
+
+
+def build_cache(path: str | os.PathLike, backbone, store: EEGStore, config: CacheConfig, checkpoint: str | os.PathLike,
+                backbone_config: dict, mu_law: bool, diffusion_config, progress=None, overwrite: bool = False,
+                splits=CACHE_SPLITS) -> LatentCache:
+    """Build (or finish, or reuse) the cache of ``splits`` at ``path``."""
+    path = Path(path)
+    settings = cache_settings(config, checkpoint, store, backbone_config, mu_law)
+    meta_path = path / "meta.json"
+    if meta_path.exists() and not overwrite:
+        existing = read_json(meta_path)
+        if existing["settings"] != json.loads(json.dumps(settings)):
+            keys = _differences(existing["settings"], json.loads(json.dumps(settings)))
+            raise CacheMismatch(f"{path}: a cache with other settings exists ({', '.join(keys)} differ); "
+                                "pass overwrite=True to rebuild it")
+        if existing.get("complete"):
+            return LatentCache(path)
+        meta = existing  # resume
+    else:
+        backbone_layers = backbone_config["n_layer"]
+        d_model = backbone_config["d_model"]
+        shapes = {s: [store.meta["shapes"][s][0], backbone_layers, store.window_samples // config.window,
+                      store.meta["shapes"][s][1], d_model] for s in splits}
+        meta = {"settings": settings, "dtype": config.dtype, "shapes": shapes, "splits": list(splits),
+                "done": {s: 0 for s in splits}, "complete": False, "checkpoint": str(checkpoint)}
+        for s in splits:
+            (path / s).mkdir(parents=True, exist_ok=True)
+            np.memmap(path / s / "latents.bin", dtype=config.dtype, mode="w+", shape=tuple(shapes[s])).flush()
+        atomic_write_json(meta_path, meta)
+    scheduler = ddpm_scheduler(diffusion_config)
+    for split in splits:
+        windows, present = store.windows(split), store.present(split)
+        out = np.memmap(path / split / "latents.bin", dtype=config.dtype, mode="r+", shape=tuple(meta["shapes"][split]))
+        starts = range(meta["done"][split], len(windows), config.batch_windows)
+        bar = progress(total=len(windows), initial=meta["done"][split], desc=f"cache {split}") if progress else None
+        for start in starts:
+            stop = min(start + config.batch_windows, len(windows))
+            out[start:stop] = window_latents(backbone, np.asarray(windows[start:stop]), present[start:stop], config,
+                                             scheduler, mu_law, index0=start)
+            out.flush()
+            meta["done"][split] = stop
+            atomic_write_json(meta_path, meta)  # resume point
+            if bar:
+                bar.update(stop - start)
+        if bar:
+            bar.close()
+        del out
+    meta["complete"] = True
+    atomic_write_json(meta_path, meta)
+    return LatentCache(path)

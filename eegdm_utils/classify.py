@@ -1,0 +1,172 @@
+"""Training and evaluating event classifiers (the LFT on cached latents, and the supervised
+baseline on raw windows) with one Lightning module.
+
+As in EEGDM's fine-tuning: cross-entropy with label smoothing 0.1; AdamW (weight decay
+0.05, betas 0.9/0.98, no decay on tokens, biases and 1-D weights); OneCycle (max_lr 5e-4,
+pct_start 0.1) stepped per batch; gradient clipping at 3; an EMA of the weights that is
+validated and tested; early stopping on validation kappa (patience 3, only after a
+warm-up of 20 epochs); the best-kappa checkpoint is the result.
+
+Test metrics are computed outside Lightning in one process, so every test sample counts
+exactly once whatever the number of devices.
+
+Shape letters: B batch, K channels, L samples, C classes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from ema_pytorch import EMA
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from torch.utils.data import DataLoader, Dataset
+
+from .metrics import classification_metrics
+
+
+@dataclass
+class FinetuneConfig:
+    max_epochs: int = 50
+    batch_size: int = 64
+    max_lr: float = 5.0e-4
+    pct_start: float = 0.1
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.98)
+    label_smoothing: float = 0.1
+    grad_clip: float = 3.0
+    ema_beta: float = 0.999
+    patience: int = 3
+    warmup_epochs: int = 20  # early stopping only looks after this many epochs
+    seed: int = 0
+    label_fraction: float = 1.0
+    label_seed: int = 4523  # the labelled subset does not move with the model seed
+
+
+def label_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Indices of a stratified ``fraction`` of the samples (at least one per present class)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"label fraction must be in (0, 1], got {fraction}")
+    if fraction == 1:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        keep.append(rng.choice(idx, size=max(1, int(round(fraction * len(idx)))), replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+class WarmupEarlyStopping(EarlyStopping):
+    """Early stopping that only starts counting after ``warmup_epochs`` epochs."""
+
+    def __init__(self, warmup_epochs: int, **kwargs):
+        super().__init__(**kwargs)
+        self.warmup_epochs = warmup_epochs
+
+    def on_validation_end(self, trainer, pl_module):
+        if trainer.current_epoch + 1 >= self.warmup_epochs:
+            super().on_validation_end(trainer, pl_module)
+
+
+class ClassifierModule(L.LightningModule):
+    """Any network ``net(x, present) -> logits`` with the EEGDM fine-tuning recipe."""
+
+    def __init__(self, net: torch.nn.Module, config: FinetuneConfig, param_groups, steps_per_epoch: int,
+                 n_classes: int, describe: dict | None = None):
+        super().__init__()
+        self.save_hyperparameters({"finetune": asdict(config), "describe": describe or {}})
+        self.net, self.config, self.n_classes = net, config, n_classes
+        self._groups, self.steps_per_epoch = param_groups, steps_per_epoch
+        self.ema = EMA(net, beta=config.ema_beta, include_online_model=False)
+        self._val = []
+
+    def forward(self, x, present):
+        return self.ema.ema_model(x, present)
+
+    def training_step(self, batch, batch_idx):
+        x, present, y = batch
+        loss = F.cross_entropy(self.net(x, present), y, label_smoothing=self.config.label_smoothing)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def optimizer_step(self, *args, **kwargs):
+        super().optimizer_step(*args, **kwargs)
+        self.ema.update()
+
+    def validation_step(self, batch, batch_idx):
+        x, present, y = batch
+        logits = self.ema.ema_model(x, present)
+        self.log("val_loss", F.cross_entropy(logits, y), on_epoch=True, prog_bar=False, sync_dist=True)
+        self._val.append((y.cpu(), logits.argmax(-1).cpu()))
+
+    def on_validation_epoch_end(self):
+        if not self._val:
+            return
+        y = torch.cat([a for a, _ in self._val]).numpy()
+        p = torch.cat([b for _, b in self._val]).numpy()
+        self._val.clear()
+        m = classification_metrics(y, p, self.n_classes)
+        self.log("val_kappa", m["kappa"], prog_bar=True)
+        self.log("val_bacc", m["balanced_accuracy"])
+        self.log("val_f1", m["weighted_f1"])
+
+    def configure_optimizers(self):
+        c = self.config
+        optimizer = torch.optim.AdamW(self._groups, lr=c.max_lr, betas=tuple(c.betas))
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=c.max_lr, pct_start=c.pct_start,
+                                                       total_steps=c.max_epochs * self.steps_per_epoch)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def fit_classifier(net, train_set: Dataset, val_set: Dataset, config: FinetuneConfig, param_groups, out_dir,
+                   n_classes: int, scale=None, describe: dict | None = None):
+    """Train with early stopping; returns (module with the best-kappa EMA weights, epochs run, log dir)."""
+    from .training import ScaleConfig, make_trainer, quiet_lightning
+
+    quiet_lightning()
+    out_dir = Path(out_dir)
+    L.seed_everything(config.seed, verbose=False)
+    generator = torch.Generator().manual_seed(config.seed)
+    train_loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=generator,
+                              drop_last=len(train_set) > config.batch_size)
+    val_loader = DataLoader(val_set, batch_size=256, shuffle=False)
+    module = ClassifierModule(net, config, param_groups, len(train_loader), n_classes, describe)
+    best = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor="val_kappa", mode="max",
+                           save_top_k=1, save_last=False)
+    stop = WarmupEarlyStopping(config.warmup_epochs, monitor="val_kappa", mode="max", patience=config.patience)
+    trainer = make_trainer(scale or ScaleConfig(), out_dir / "logs", "classifier", max_epochs=config.max_epochs,
+                           callbacks=[best, stop], gradient_clip_val=config.grad_clip, log_every_n_steps=5)
+    trainer.fit(module, train_loader, val_loader)
+    state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)["state_dict"]
+    module.load_state_dict(state)
+    return module, trainer.current_epoch, best  # epochs completed
+
+
+def _batches(n: int, size: int):
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
+@torch.no_grad()
+def predict_windows(model, windows, present, features, batch: int = 32) -> np.ndarray:
+    """Class predictions for unique windows [W, K, L]: ``features(windows, present)`` turns a
+    batch of raw windows into the model's input (identity for the baseline, the frozen
+    backbone for the LFT)."""
+    model.eval()
+    predictions = []
+    for s in _batches(len(windows), batch):
+        x = features(np.asarray(windows[s]), present[s])
+        logits = model(torch.as_tensor(x), torch.as_tensor(present[s]))
+        predictions.append(logits.argmax(-1).cpu().numpy())
+    return np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)
+
+
+def evaluate_lines(window_predictions: np.ndarray, lines: dict, n_classes: int) -> dict:
+    """Metrics over every annotation line (each line once), from per-window predictions."""
+    return classification_metrics(lines["label"], window_predictions[lines["window"]], n_classes)

@@ -1,0 +1,46 @@
+import torch
+import pytest
+
+from eegdm_utils.pretrain import PretrainConfig, load_denoiser, train_ssmdp
+from eegdm_utils.ssmdp import SSMDPConfig
+
+TINY_MODEL = SSMDPConfig(d_model=8, d_state=4, n_layer=2, d_cond=16, d_cond_embed=8)
+
+
+def _config(steps: int) -> PretrainConfig:
+    return PretrainConfig(model=TINY_MODEL, batch_size=4, max_steps=steps, lr=1e-3, ema_after=2, ema_every=2)
+
+
+def test_resumed_run_ends_with_the_same_weights(tiny_store, tmp_path):
+    straight, _ = train_ssmdp(tmp_path / "straight", tiny_store, _config(10), val_every=5, ckpt_every=4, max_val_samples=16)
+    # "interrupted" after 4 steps: a run that stopped there, then the same run resumed to 10
+    train_ssmdp(tmp_path / "resumed", tiny_store, _config(4), val_every=5, ckpt_every=4, max_val_samples=16)
+    last = tmp_path / "resumed" / "pretrain" / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=False)
+    assert checkpoint["global_step"] == 4
+    checkpoint["hyper_parameters"]["config"]["max_steps"] = 10  # as if it had been asked for 10 steps
+    torch.save(checkpoint, last)
+    resumed, _ = train_ssmdp(tmp_path / "resumed", tiny_store, _config(10), val_every=5, ckpt_every=4, max_val_samples=16)
+    assert resumed.global_step == straight.global_step == 10
+    a, b = straight.state_dict(), resumed.state_dict()
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    assert any(k.startswith("ema.ema_model.") for k in a)  # the EMA is part of the comparison
+
+
+def test_checkpoint_describes_itself(tiny_store, tmp_path):
+    train_ssmdp(tmp_path, tiny_store, _config(3), val_every=5, ckpt_every=5, max_val_samples=16)
+    ckpt = torch.load(tmp_path / "pretrain" / "ssmdp.ckpt", weights_only=False)
+    assert ckpt["global_step"] == 3
+    assert ckpt["hyper_parameters"]["config"]["model"]["d_model"] == 8
+    assert ckpt["optimizer_states"] and "ema.step" in ckpt["state_dict"]
+    model, config = load_denoiser(tmp_path / "pretrain" / "ssmdp.ckpt")
+    assert config.max_steps == 3 and not any(p.requires_grad for p in model.parameters())
+    with pytest.raises(ValueError, match="lr"):
+        train_ssmdp(tmp_path, tiny_store, PretrainConfig(**{**_config(3).__dict__, "lr": 0.5}), val_every=5)
+
+
+def test_missing_checkpoint_names_the_notebook(tmp_path):
+    with pytest.raises(FileNotFoundError, match="20_pretrain_ssmdp"):
+        load_denoiser(tmp_path / "pretrain" / "ssmdp.ckpt")
