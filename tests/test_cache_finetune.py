@@ -1,0 +1,102 @@
+"""The latent cache and a tiny end-to-end: pretrain -> cache -> LFT -> test metrics."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from eegdm_utils.cache import CacheConfig, CacheMismatch, LatentCache, build_cache, file_sha256, window_latents
+from eegdm_utils.classify import FinetuneConfig, evaluate_lines, fit_classifier
+from eegdm_utils.datasets import LatentLines
+from eegdm_utils.diffusion import ddpm_scheduler
+from eegdm_utils.lft import LatentFusionTransformer, LFTConfig, no_decay_groups
+from eegdm_utils.pretrain import PretrainConfig, load_denoiser, train_ssmdp
+from eegdm_utils.ssmdp import SSMDPConfig
+
+
+@pytest.fixture(scope="module")
+def backbone_run(tiny_store, tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    config = PretrainConfig(model=SSMDPConfig(d_model=8, d_state=4, n_layer=2, d_cond=16, d_cond_embed=8),
+                            batch_size=8, max_steps=3, lr=1e-3)
+    train_ssmdp(run, tiny_store, config, val_every=10, max_val_samples=8)
+    return run
+
+
+def _build(run, store, config=CacheConfig(batch_windows=4), **kw):
+    ckpt = run / "pretrain" / "ssmdp.ckpt"
+    model, pre = load_denoiser(ckpt)
+    return build_cache(run / kw.pop("name", "cache"), model, store, config, ckpt, vars(pre.model), pre.mu_law,
+                       pre.diffusion, **kw)
+
+
+def test_cache_shapes_metadata_and_missing_channels(backbone_run, tiny_store):
+    cache = _build(backbone_run, tiny_store)
+    U = tiny_store.meta["shapes"]["train"][0]
+    assert cache.latents("train").shape == (U, 2, 5, 22, 8) and cache.latents("train").dtype == np.float16
+    assert set(cache.meta["splits"]) == {"train", "val"}  # never the test split
+    s = cache.meta["settings"]
+    assert s["t"] == 1 and s["query"] == "gate" and s["reduction"] == "std" and s["input_mode"] == "clean"
+    assert s["backbone_sha256"] == file_sha256(backbone_run / "pretrain" / "ssmdp.ckpt")
+    # the cached values are the backbone's (float16 of the float32 computation)
+    model, pre = load_denoiser(backbone_run / "pretrain" / "ssmdp.ckpt")
+    direct = window_latents(model, np.asarray(tiny_store.windows("train")[:4]), tiny_store.present("train")[:4],
+                            CacheConfig(), ddpm_scheduler(pre.diffusion), pre.mu_law)
+    assert np.allclose(np.asarray(cache.latents("train")[:4], dtype=np.float32), direct, rtol=2e-3, atol=2e-3)
+
+
+def test_cache_mismatch_names_the_keys(backbone_run, tiny_store):
+    cache = _build(backbone_run, tiny_store)
+    cache.check({"t": 1, "query": "gate"})
+    with pytest.raises(CacheMismatch, match=r"query, t differ"):
+        cache.check({"t": 5, "query": "filter", "reduction": "std"})
+    with pytest.raises(CacheMismatch, match="reduction"):
+        _build(backbone_run, tiny_store, CacheConfig(reduction="mean"))
+
+
+def test_interrupted_cache_resumes_to_the_same_result(backbone_run, tiny_store):
+    full = _build(backbone_run, tiny_store, name="full")
+
+    class Interrupt(Exception):
+        pass
+
+    class StopAfterOne:
+        def __init__(self, **kw):
+            self.calls = 0
+
+        def update(self, n):
+            self.calls += 1
+            if self.calls == 2:
+                raise Interrupt()
+
+        def close(self):
+            pass
+
+    with pytest.raises(Interrupt):
+        _build(backbone_run, tiny_store, name="resumed", progress=lambda **kw: StopAfterOne(**kw))
+    meta = json.loads((backbone_run / "resumed" / "meta.json").read_text())
+    assert not meta["complete"] and meta["done"]["train"] == 8
+    with pytest.raises(CacheMismatch, match="incomplete"):
+        LatentCache(backbone_run / "resumed")
+    resumed = _build(backbone_run, tiny_store, name="resumed")
+    for split in ("train", "val"):
+        assert np.array_equal(np.asarray(full.latents(split)), np.asarray(resumed.latents(split)), equal_nan=True)
+
+
+def test_tiny_end_to_end(backbone_run, tiny_store, tmp_path):
+    cache = _build(backbone_run, tiny_store)
+    config = LFTConfig(d_model=8, n_layer=2, n_tokens=2, n_heads=2, n_final=1)
+    net = LatentFusionTransformer(config)
+    ft = FinetuneConfig(max_epochs=2, warmup_epochs=1, batch_size=16)
+    module, epochs, best = fit_classifier(net, LatentLines(cache, tiny_store, "train"), LatentLines(cache, tiny_store, "val"),
+                                          ft, no_decay_groups(net, 0.05), tmp_path, 6)
+    assert epochs == 2 and best.best_model_path
+    model, pre = load_denoiser(backbone_run / "pretrain" / "ssmdp.ckpt")
+    windows, present = np.asarray(tiny_store.windows("test")), tiny_store.present("test")
+    latents = window_latents(model, windows, present, CacheConfig(), ddpm_scheduler(pre.diffusion), pre.mu_law)
+    with torch.no_grad():
+        pred = module.ema.ema_model.eval()(torch.from_numpy(np.nan_to_num(latents)), torch.from_numpy(present)).argmax(-1)
+    m = evaluate_lines(pred.numpy(), tiny_store.faithful("test"), 6)
+    assert m["n"] == tiny_store.meta["n_faithful"]["test"]
+    assert -1 <= m["kappa"] <= 1 and 0 <= m["balanced_accuracy"] <= 1

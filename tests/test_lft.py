@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+import torch
+
+from eegdm_utils.classify import label_subset
+from eegdm_utils.lft import LatentFusionTransformer, LFTConfig, no_decay_groups
+
+SMALL = LFTConfig(d_model=16, n_layer=3, n_pool=5, n_tokens=4, n_heads=2, n_final=1)
+
+
+def test_paper_configuration_parameter_count():
+    assert sum(p.numel() for p in LatentFusionTransformer(LFTConfig()).parameters()) == 6_898_950
+
+
+@pytest.mark.parametrize("fusion", ["layer", "mean", "none"])
+def test_missing_channels_do_not_matter(fusion):
+    torch.manual_seed(0)
+    model = LatentFusionTransformer(LFTConfig(**{**SMALL.__dict__, "fusion": fusion})).eval()
+    x = torch.randn(2, 3, 5, 22, 16)
+    present = torch.ones(2, 22, dtype=torch.bool)
+    present[:, [8, 13]] = False  # A1-T3, A2-T4 not derivable
+    y = model(x, present)
+    x2 = x.clone()
+    x2[:, :, :, [8, 13]] = 1e3 * torch.randn(2, 3, 5, 2, 16)
+    assert torch.allclose(model(x2, present), y, atol=1e-5)
+    assert not torch.allclose(model(x2), y, atol=1e-3)  # without the mask they would
+
+
+def test_layer_subset_and_shapes():
+    model = LatentFusionTransformer(LFTConfig(**{**SMALL.__dict__, "layers": (0, 2)}))
+    assert len(model.fusion_blocks) == 2
+    assert model(torch.randn(4, 3, 5, 22, 16)).shape == (4, 6)
+    with pytest.raises(ValueError, match="do not fit"):
+        model(torch.randn(4, 3, 4, 22, 16))
+    with pytest.raises(ValueError, match="outside"):
+        LFTConfig(n_layer=3, layers=(0, 5))
+
+
+def test_pools_have_their_own_tokens_and_blocks_are_shared_across_pools():
+    model = LatentFusionTransformer(SMALL)
+    assert model.fusion_tokens.shape == (5, 4, 16)
+    assert len(model.fusion_blocks) == 3  # one per backbone layer, shared by the 5 pools
+
+
+def test_no_weight_decay_on_tokens_biases_and_norms():
+    model = LatentFusionTransformer(SMALL)
+    decay, no_decay = no_decay_groups(model, 0.05)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert all(p.ndim >= 2 and "token" not in names[id(p)] and "position" not in names[id(p)] for p in decay["params"])
+    assert any("fusion_tokens" == names[id(p)] for p in no_decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_label_subset_is_stratified_and_fixed():
+    labels = np.repeat(np.arange(6), [5, 40, 80, 20, 100, 300])
+    a, b = label_subset(labels, 0.1, 4523), label_subset(labels, 0.1, 4523)
+    assert np.array_equal(a, b)
+    counts = np.bincount(labels[a], minlength=6)
+    assert counts.tolist() == [max(1, round(0.1 * n)) for n in [5, 40, 80, 20, 100, 300]]
+    assert np.array_equal(label_subset(labels, 1.0, 0), np.arange(len(labels)))
