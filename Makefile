@@ -15,8 +15,11 @@ BEFORE_SWEEP := 10_data_prep 20_pretrain_ssmdp 30_cache_latents
 AFTER_SWEEP := 50_report 70_generation
 PAPERMILL = cd notebooks && EEGDM_PROGRESS=0 ../$(BIN)/papermill --no-progress-bar -k $(KERNEL) -f ../$(PARAMS) -p run_dir ../$(RUN_DIR)
 # $(call notebook,name,output name,extra papermill arguments): run one notebook, log its time
+# (papermill's notes on parameters that belong to other notebooks are filtered out)
 notebook = echo "== $(1) ($(PARAMS) -> $(RUN_DIR)/$(2).ipynb)"; start=$$(date +%s); \
-	( $(PAPERMILL) $(3) $(1).ipynb ../$(RUN_DIR)/$(2).ipynb ) || exit 1; \
+	( set -o pipefail; $(PAPERMILL) $(3) $(1).ipynb ../$(RUN_DIR)/$(2).ipynb 2>&1 \
+	  | { grep -v -e "Passed unknown parameter" -e "without encryption" -e "Input Notebook" -e "Output Notebook" || true; } ) \
+	  || exit 1; \
 	echo "$(2) $$(( $$(date +%s) - start )) s" | tee -a $(RUN_DIR)/timings.txt
 
 .PHONY: setup run test sweep notebooks clean

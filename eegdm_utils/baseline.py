@@ -23,7 +23,7 @@ class EEGNetConfig:
     F1: int = 8
     D: int = 2
     F2: int = 16
-    kernel: int = 101  # 0.5 s at 200 Hz, as EEGNet's 64 samples at 128 Hz (odd: symmetric padding)
+    kernel: int = 51  # 0.25 s at 200 Hz (EEGNet: 64 samples at 128 Hz); odd for symmetric padding
     dropout: float = 0.25
 
 

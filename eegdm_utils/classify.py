@@ -69,9 +69,10 @@ class WarmupEarlyStopping(EarlyStopping):
         super().__init__(**kwargs)
         self.warmup_epochs = warmup_epochs
 
-    def on_validation_end(self, trainer, pl_module):
+    def _run_early_stopping_check(self, trainer) -> None:
+        # the one place both of Lightning's check points (train or validation epoch end) go through
         if trainer.current_epoch + 1 >= self.warmup_epochs:
-            super().on_validation_end(trainer, pl_module)
+            super()._run_early_stopping_check(trainer)
 
 
 class ClassifierModule(L.LightningModule):
@@ -90,8 +91,9 @@ class ClassifierModule(L.LightningModule):
         return self.ema.ema_model(x, present)
 
     def training_step(self, batch, batch_idx):
-        x, present, y = batch
-        loss = F.cross_entropy(self.net(x, present), y, label_smoothing=self.config.label_smoothing)
+        x, present, y, weight = batch  # weight: annotation lines this example stands for
+        losses = F.cross_entropy(self.net(x, present), y, label_smoothing=self.config.label_smoothing, reduction="none")
+        loss = (losses * weight).sum() / weight.sum()
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
@@ -100,18 +102,18 @@ class ClassifierModule(L.LightningModule):
         self.ema.update()
 
     def validation_step(self, batch, batch_idx):
-        x, present, y = batch
+        x, present, y, weight = batch
         logits = self.ema.ema_model(x, present)
-        self.log("val_loss", F.cross_entropy(logits, y), on_epoch=True, prog_bar=False, sync_dist=True)
-        self._val.append((y.cpu(), logits.argmax(-1).cpu()))
+        loss = (F.cross_entropy(logits, y, reduction="none") * weight).sum() / weight.sum()
+        self.log("val_loss", loss, on_epoch=True, prog_bar=False, sync_dist=True)
+        self._val.append((y.cpu(), logits.argmax(-1).cpu(), weight.cpu()))
 
     def on_validation_epoch_end(self):
         if not self._val:
             return
-        y = torch.cat([a for a, _ in self._val]).numpy()
-        p = torch.cat([b for _, b in self._val]).numpy()
+        y, p, w = (torch.cat([item[i] for item in self._val]).numpy() for i in range(3))
         self._val.clear()
-        m = classification_metrics(y, p, self.n_classes)
+        m = classification_metrics(y, p, self.n_classes, weights=w)  # per annotation line
         self.log("val_kappa", m["kappa"], prog_bar=True)
         self.log("val_bacc", m["balanced_accuracy"])
         self.log("val_f1", m["weighted_f1"])
@@ -146,25 +148,6 @@ def fit_classifier(net, train_set: Dataset, val_set: Dataset, config: FinetuneCo
     state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)["state_dict"]
     module.load_state_dict(state)
     return module, trainer.current_epoch, best  # epochs completed
-
-
-def _batches(n: int, size: int):
-    for start in range(0, n, size):
-        yield slice(start, min(start + size, n))
-
-
-@torch.no_grad()
-def predict_windows(model, windows, present, features, batch: int = 32) -> np.ndarray:
-    """Class predictions for unique windows [W, K, L]: ``features(windows, present)`` turns a
-    batch of raw windows into the model's input (identity for the baseline, the frozen
-    backbone for the LFT)."""
-    model.eval()
-    predictions = []
-    for s in _batches(len(windows), batch):
-        x = features(np.asarray(windows[s]), present[s])
-        logits = model(torch.as_tensor(x), torch.as_tensor(present[s]))
-        predictions.append(logits.argmax(-1).cpu().numpy())
-    return np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)
 
 
 def evaluate_lines(window_predictions: np.ndarray, lines: dict, n_classes: int) -> dict:

@@ -15,35 +15,62 @@ from .mulaw import staged_mu_law
 from .store import EEGStore
 
 
-class FaithfulDataset(Dataset):
-    """(signal [K, L] float32, present [K] bool, label) per annotation line; ``channels``
-    holds each line's annotated channel.
+def merge_lines(window_index: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Annotation lines -> unique (window, label) examples and how many lines each stands for.
+
+    A classifier that reads the whole montage sees the same input for every line of a
+    window, so lines of one window with one label are one example with that weight: the
+    weighted loss (and any confusion matrix) equals the per-line one, at a fraction of
+    the cost."""
+    pairs, counts = np.unique(np.stack([window_index, labels], axis=1), axis=0, return_counts=True)
+    return pairs[:, 0], pairs[:, 1], counts
+
+
+class _Lines(Dataset):
+    """Annotation lines of a split (optionally a subset), merged into weighted examples."""
+
+    def __init__(self, store: EEGStore, split: str, indices: np.ndarray | None = None, merge: bool = True):
+        self.present = store.present(split)  # [U, K]
+        lines = store.faithful(split)
+        keep = np.arange(len(lines["label"])) if indices is None else np.asarray(indices)
+        window_index, labels = lines["window"][keep], lines["label"][keep].astype(np.int64)
+        self.channels = lines["channel"][keep].astype(np.int64)
+        if merge:
+            window_index, labels, weights = merge_lines(window_index, labels)
+        else:
+            weights = np.ones(len(labels), dtype=np.int64)
+        self.window_index, self.labels, self.weights = window_index, labels, weights.astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_lines(self) -> int:
+        return int(self.weights.sum())
+
+
+class FaithfulDataset(_Lines):
+    """(signal [K, L] float32, present [K] bool, label, weight) per (window, label) example
+    (``merge=False``: per annotation line, weight 1; ``channels`` then holds each line's
+    annotated channel).
 
     Missing channels are NaN in the store; here they become 0 *and* are flagged False in
     ``present``, which models must use (the LFT masks them in cross-attention).
     ``indices`` selects a subset of lines (label fractions).
     """
 
-    def __init__(self, store: EEGStore, split: str, mu_law: bool = False, indices: np.ndarray | None = None):
-        self.store, self.split, self.mu_law = store, split, mu_law
+    def __init__(self, store: EEGStore, split: str, mu_law: bool = False, indices: np.ndarray | None = None,
+                 merge: bool = True):
+        super().__init__(store, split, indices, merge)
         self.windows = store.windows(split)  # [U, K, L] memmap
-        self.present = store.present(split)  # [U, K]
-        lines = store.faithful(split)
-        keep = np.arange(len(lines["label"])) if indices is None else np.asarray(indices)
-        self.window_index = lines["window"][keep]
-        self.labels = lines["label"][keep].astype(np.int64)
-        self.channels = lines["channel"][keep].astype(np.int64)
-
-    def __len__(self) -> int:
-        return len(self.labels)
+        self.mu_law = mu_law
 
     def __getitem__(self, i: int):
         w = int(self.window_index[i])
-        x = np.nan_to_num(np.asarray(self.windows[w], dtype=np.float32), nan=0.0)  # [K, L]
-        x = torch.from_numpy(x)
+        x = torch.from_numpy(np.nan_to_num(np.asarray(self.windows[w], dtype=np.float32), nan=0.0))  # [K, L]
         if self.mu_law:
             x = staged_mu_law(x)
-        return x, torch.from_numpy(self.present[w].copy()), int(self.labels[i])
+        return x, torch.from_numpy(self.present[w].copy()), int(self.labels[i]), float(self.weights[i])
 
 
 class PretrainDataset(Dataset):
@@ -70,22 +97,15 @@ class PretrainDataset(Dataset):
         return x, int(k)
 
 
-class LatentLines(Dataset):
-    """(latents [n, P, K, H] float32, present [K] bool, label) per annotation line, from a
-    latent cache (lines of one window share its latents; NaN of missing channels -> 0)."""
+class LatentLines(_Lines):
+    """(latents [n, P, K, H] float32, present [K] bool, label, weight) per (window, label)
+    example, from a latent cache (NaN of missing channels -> 0)."""
 
-    def __init__(self, cache, store: EEGStore, split: str, indices: np.ndarray | None = None):
+    def __init__(self, cache, store: EEGStore, split: str, indices: np.ndarray | None = None, merge: bool = True):
+        super().__init__(store, split, indices, merge)
         self.latents = cache.latents(split)  # [U, n, P, K, H] memmap
-        self.present = store.present(split)
-        lines = store.faithful(split)
-        keep = np.arange(len(lines["label"])) if indices is None else np.asarray(indices)
-        self.window_index = lines["window"][keep]
-        self.labels = lines["label"][keep].astype(np.int64)
-
-    def __len__(self) -> int:
-        return len(self.labels)
 
     def __getitem__(self, i: int):
         w = int(self.window_index[i])
         x = np.nan_to_num(np.asarray(self.latents[w], dtype=np.float32), nan=0.0)
-        return torch.from_numpy(x), torch.from_numpy(self.present[w].copy()), int(self.labels[i])
+        return torch.from_numpy(x), torch.from_numpy(self.present[w].copy()), int(self.labels[i]), float(self.weights[i])

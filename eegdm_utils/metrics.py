@@ -9,12 +9,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
-    """[C, C] counts, rows = true class, columns = predicted class."""
+def confusion_matrix(y_true, y_pred, n_classes: int, weights=None) -> np.ndarray:
+    """[C, C] counts, rows = true class, columns = predicted class. ``weights``: how many
+    samples each entry stands for (whole numbers), default 1."""
     y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} differ")
-    return np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    counts = np.bincount(y_true * n_classes + y_pred, weights=w, minlength=n_classes * n_classes)
+    return np.rint(counts).astype(np.int64).reshape(n_classes, n_classes)
 
 
 def balanced_accuracy(cm: np.ndarray) -> float:
@@ -40,7 +43,7 @@ def weighted_f1(cm: np.ndarray) -> float:
     return float((f1 * support).sum() / support.sum())
 
 
-def classification_metrics(y_true, y_pred, n_classes: int) -> dict:
-    cm = confusion_matrix(y_true, y_pred, n_classes)
+def classification_metrics(y_true, y_pred, n_classes: int, weights=None) -> dict:
+    cm = confusion_matrix(y_true, y_pred, n_classes, weights)
     return {"balanced_accuracy": balanced_accuracy(cm), "kappa": cohen_kappa(cm), "weighted_f1": weighted_f1(cm),
             "n": int(cm.sum()), "confusion": cm.tolist()}

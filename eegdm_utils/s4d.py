@@ -32,7 +32,9 @@ import scipy.fft
 import torch
 from torch import nn
 
-FFT_WORKERS = 2  # threads for scipy's FFT on CPU
+def _fft_workers() -> int:
+    """scipy's FFT threads follow torch's intra-op threads (OMP_NUM_THREADS)."""
+    return max(1, torch.get_num_threads())
 
 
 class _CPUFFTConv(torch.autograd.Function):
@@ -47,24 +49,23 @@ class _CPUFFTConv(torch.autograd.Function):
     def forward(ctx, u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         L = u.shape[-1]
         n = 2 * L
-        U = scipy.fft.rfft(u.detach().numpy(), n=n, axis=-1, workers=FFT_WORKERS)  # [B, H, L+1]
-        K = scipy.fft.rfft(k.detach().numpy(), n=n, axis=-1, workers=FFT_WORKERS)  # [H, L+1]
-        y = scipy.fft.irfft(U * K, n=n, axis=-1, workers=FFT_WORKERS)[..., :L]  # [B, H, L]
+        U = scipy.fft.rfft(u.detach().numpy(), n=n, axis=-1, workers=_fft_workers())  # [B, H, L+1]
+        K = scipy.fft.rfft(k.detach().numpy(), n=n, axis=-1, workers=_fft_workers())  # [H, L+1]
+        y = scipy.fft.irfft(U * K, n=n, axis=-1, workers=_fft_workers())[..., :L]  # [B, H, L], a strided view
         ctx.save_for_backward(torch.from_numpy(U), torch.from_numpy(K))
-        return torch.from_numpy(np.ascontiguousarray(y))
+        return torch.from_numpy(y)  # the caller's transpose makes the one copy
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):
         U, K = (t.numpy() for t in ctx.saved_tensors)
         n = 2 * (U.shape[-1] - 1)
         L = n // 2
-        G = scipy.fft.rfft(g.contiguous().numpy(), n=n, axis=-1, workers=FFT_WORKERS)  # [B, H, L+1]
+        G = scipy.fft.rfft(g.contiguous().numpy(), n=n, axis=-1, workers=_fft_workers())  # [B, H, L+1]
         grad_u = grad_k = None
         if ctx.needs_input_grad[0]:
-            grad_u = torch.from_numpy(np.ascontiguousarray(
-                scipy.fft.irfft(G * np.conj(K), n=n, axis=-1, workers=FFT_WORKERS)[..., :L]))
+            grad_u = torch.from_numpy(scipy.fft.irfft(G * np.conj(K), n=n, axis=-1, workers=_fft_workers())[..., :L])
         if ctx.needs_input_grad[1]:
-            grad_k = torch.from_numpy(scipy.fft.irfft((G * np.conj(U)).sum(0), n=n, axis=-1, workers=FFT_WORKERS))
+            grad_k = torch.from_numpy(scipy.fft.irfft((G * np.conj(U)).sum(0), n=n, axis=-1, workers=_fft_workers()))
         return grad_u, grad_k
 
 
@@ -75,6 +76,11 @@ def fft_conv(u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     if u.device.type == "cpu" and u.dtype in (torch.float32, torch.float64) and k.dtype == u.dtype:
         return _CPUFFTConv.apply(u, k)
     return torch.fft.irfft(torch.fft.rfft(u, n=2 * L) * torch.fft.rfft(k, n=2 * L), n=2 * L)[..., :L]
+
+
+def _cexp(z: torch.Tensor) -> torch.Tensor:
+    """exp of a complex tensor through real, vectorised exp/cos/sin (torch's complex exp is slow on CPU)."""
+    return torch.polar(torch.exp(z.real), z.imag)
 
 
 class S4DKernel(nn.Module):
@@ -110,8 +116,8 @@ class S4DKernel(nn.Module):
         Q = math.ceil(L / P)
         r = torch.arange(P, device=dtA.device, dtype=torch.float32)
         q = torch.arange(Q, device=dtA.device, dtype=torch.float32) * P
-        inner = torch.exp(dtA[:, :, None] * r)  # [H, N, P]
-        outer = W[:, :, :, None] * torch.exp(dtA[:, :, None] * q)[None]  # [c, H, N, Q]
+        inner = _cexp(dtA[:, :, None] * r)  # [H, N, P]
+        outer = W[:, :, :, None] * _cexp(dtA[:, :, None] * q)[None]  # [c, H, N, Q]
         outer = outer.permute(1, 0, 3, 2).reshape(H, c * Q, N)  # [H, c*Q, N]
         # Re(outer @ inner) with real matrix products (contiguous: strided views make bmm loop)
         K = torch.baddbmm(outer.real.contiguous() @ inner.real.contiguous(), outer.imag.contiguous(),

@@ -58,3 +58,18 @@ def test_label_subset_is_stratified_and_fixed():
     counts = np.bincount(labels[a], minlength=6)
     assert counts.tolist() == [max(1, round(0.1 * n)) for n in [5, 40, 80, 20, 100, 300]]
     assert np.array_equal(label_subset(labels, 1.0, 0), np.arange(len(labels)))
+
+
+def test_early_stopping_waits_for_the_warm_up(monkeypatch):
+    from types import SimpleNamespace
+
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    from eegdm_utils.classify import WarmupEarlyStopping
+
+    checked = []
+    monkeypatch.setattr(EarlyStopping, "_run_early_stopping_check", lambda self, trainer: checked.append(trainer.current_epoch))
+    stop = WarmupEarlyStopping(20, monitor="val_kappa", mode="max", patience=3)
+    for epoch in range(25):
+        stop._run_early_stopping_check(SimpleNamespace(current_epoch=epoch))
+    assert checked == list(range(19, 25))  # from the 20th epoch on

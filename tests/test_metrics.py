@@ -35,3 +35,17 @@ def test_perfect_and_constant_predictions():
     constant = classification_metrics(y, np.zeros_like(y), 3)
     assert constant["kappa"] == pytest.approx(0.0) and constant["balanced_accuracy"] == pytest.approx(1 / 3)
     assert confusion_matrix([0, 1], [1, 1], 2).tolist() == [[0, 1], [0, 1]]
+
+
+def test_merged_examples_give_the_per_line_confusion_matrix():
+    from eegdm_utils.datasets import merge_lines
+
+    rng = np.random.default_rng(1)
+    windows = rng.integers(0, 30, 200)
+    labels = (windows % 6 + (rng.random(200) < 0.2)) % 6  # lines of a window mostly agree
+    window_pred = rng.integers(0, 6, 30)
+    per_line = classification_metrics(labels, window_pred[windows], 6)
+    w, y, count = merge_lines(windows, labels)
+    assert count.sum() == 200 and len(w) < 200
+    merged = classification_metrics(y, window_pred[w], 6, weights=count)
+    assert merged["confusion"] == per_line["confusion"] and merged["kappa"] == per_line["kappa"]

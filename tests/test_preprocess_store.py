@@ -60,17 +60,18 @@ def test_store_contents_and_splits(tiny_store, tiny_corpus):
         assert windows.shape[1:] == (22, 1000) and windows.dtype == np.float32
         assert sum(tiny_store.class_counts(split).values()) == meta["n_faithful"][split]
         assert meta["n_pretrain"][split] == tiny_store.present(split).sum()
-    ds = FaithfulDataset(tiny_store, "train")
-    x, present, label = ds[0]
-    assert x.shape == (22, 1000) and 0 <= label < 6 and 0 <= ds.channels[0] < 22 and present.all()
+    ds = FaithfulDataset(tiny_store, "train", merge=False)
+    x, present, label, weight = ds[0]
+    assert x.shape == (22, 1000) and 0 <= label < 6 and 0 <= ds.channels[0] < 22 and present.all() and weight == 1
+    merged = FaithfulDataset(tiny_store, "train")
+    assert len(merged) < len(ds) and merged.n_lines == len(ds) == meta["n_faithful"]["train"]
     pre = PretrainDataset(tiny_store, "train")
     assert len(pre) == meta["n_pretrain"]["train"]
     xp, k = pre[5]
     assert xp.shape == (1, 1000)
-    # the faithful line and its window agree with the .rec file
-    first = specs[0] if specs[0].split == "train" and specs[0].subject not in meta["val_subjects"] else None
-    if first is not None:
-        assert int(ds.labels[0]) == first.events[0].label
+    # the faithful lines keep the order and labels of the .rec files
+    train_specs = [s for s in specs if s.split == "train" and s.subject not in meta["val_subjects"]]
+    assert ds.labels.tolist() == [e.label for s in train_specs for e in s.events]
 
 
 def test_store_reuse_mismatch_and_atomic_overwrite(tiny_corpus, tmp_path):
