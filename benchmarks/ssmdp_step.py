@@ -24,7 +24,16 @@ from eegdm_utils.s4d import S4DKernel
 from eegdm_utils.ssmdp import SSMDP, SSMDPConfig, ssm_parameter_groups
 
 PAPER = SSMDPConfig()
-DEFAULT = SSMDPConfig(d_model=64, d_state=64, n_layer=8, d_cond=256, d_cond_embed=64)  # params/default.yaml
+
+
+def default_config() -> SSMDPConfig:
+    """The backbone of params/default.yaml (what `make run` trains)."""
+    from pathlib import Path
+
+    import yaml
+
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params" / "default.yaml").read_text())
+    return SSMDPConfig(**{k: params[k] for k in ("d_model", "d_state", "n_layer", "d_cond", "d_cond_embed")})
 
 
 def naive_kernel(self: S4DKernel, L: int, rate: float = 1.0) -> torch.Tensor:
@@ -82,7 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}")
     print(f"{'config':10s} {'kernel':9s} {'batch':>5s} {'s/step':>8s} {'samples/s':>10s}")
-    settings = [("paper", PAPER, b) for b in args.batches] + [("default", DEFAULT, 32)]
+    settings = [("paper", PAPER, b) for b in args.batches] + [("default", default_config(), 32)]
     for name, config, batch in settings:
         seconds, rate = measure(config, batch, args.device, args.steps, args.bf16)
         print(f"{name:10s} {'factored':9s} {batch:5d} {seconds:8.2f} {rate:10.2f}", flush=True)

@@ -78,12 +78,12 @@ class WarmupEarlyStopping(EarlyStopping):
 class ClassifierModule(L.LightningModule):
     """Any network ``net(x, present) -> logits`` with the EEGDM fine-tuning recipe."""
 
-    def __init__(self, net: torch.nn.Module, config: FinetuneConfig, param_groups, steps_per_epoch: int,
-                 n_classes: int, describe: dict | None = None):
+    def __init__(self, net: torch.nn.Module, config: FinetuneConfig, param_groups, n_classes: int,
+                 describe: dict | None = None):
         super().__init__()
         self.save_hyperparameters({"finetune": asdict(config), "describe": describe or {}})
         self.net, self.config, self.n_classes = net, config, n_classes
-        self._groups, self.steps_per_epoch = param_groups, steps_per_epoch
+        self._groups = param_groups
         self.ema = EMA(net, beta=config.ema_beta, include_online_model=False)
         self._val = []
 
@@ -121,9 +121,35 @@ class ClassifierModule(L.LightningModule):
     def configure_optimizers(self):
         c = self.config
         optimizer = torch.optim.AdamW(self._groups, lr=c.max_lr, betas=tuple(c.betas))
+        # the full schedule (max_epochs), whatever the number of devices; early stopping may cut it short
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=c.max_lr, pct_start=c.pct_start,
-                                                       total_steps=c.max_epochs * self.steps_per_epoch)
+                                                       total_steps=self.trainer.estimated_stepping_batches)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+class _Loaders(L.LightningDataModule):
+    """Training batches shuffled by the seed (sharded across devices under DDP); every device
+    validates on the whole validation set, so the kappa that selects the model is the same
+    on all of them."""
+
+    def __init__(self, train_set: Dataset, val_set: Dataset, config: FinetuneConfig):
+        super().__init__()
+        self.train_set, self.val_set, self.config = train_set, val_set, config
+
+    def train_dataloader(self):
+        c = self.config
+        drop_last = len(self.train_set) > c.batch_size
+        if self.trainer.world_size > 1:
+            from torch.utils.data import DistributedSampler
+
+            sampler = DistributedSampler(self.train_set, shuffle=True, seed=c.seed, drop_last=drop_last)
+            return DataLoader(self.train_set, batch_size=c.batch_size, sampler=sampler, drop_last=drop_last)
+        generator = torch.Generator().manual_seed(c.seed)
+        return DataLoader(self.train_set, batch_size=c.batch_size, shuffle=True, generator=generator,
+                          drop_last=drop_last)
+
+    def val_dataloader(self):
+        return DataLoader(self.val_set, batch_size=256, shuffle=False)
 
 
 def fit_classifier(net, train_set: Dataset, val_set: Dataset, config: FinetuneConfig, param_groups, out_dir,
@@ -134,17 +160,13 @@ def fit_classifier(net, train_set: Dataset, val_set: Dataset, config: FinetuneCo
     quiet_lightning()
     out_dir = Path(out_dir)
     L.seed_everything(config.seed, verbose=False)
-    generator = torch.Generator().manual_seed(config.seed)
-    train_loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, generator=generator,
-                              drop_last=len(train_set) > config.batch_size)
-    val_loader = DataLoader(val_set, batch_size=256, shuffle=False)
-    module = ClassifierModule(net, config, param_groups, len(train_loader), n_classes, describe)
+    module = ClassifierModule(net, config, param_groups, n_classes, describe)
     best = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor="val_kappa", mode="max",
                            save_top_k=1, save_last=False)
     stop = WarmupEarlyStopping(config.warmup_epochs, monitor="val_kappa", mode="max", patience=config.patience)
     trainer = make_trainer(scale or ScaleConfig(), out_dir / "logs", "classifier", max_epochs=config.max_epochs,
                            callbacks=[best, stop], gradient_clip_val=config.grad_clip, log_every_n_steps=5)
-    trainer.fit(module, train_loader, val_loader)
+    trainer.fit(module, datamodule=_Loaders(train_set, val_set, config))
     state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)["state_dict"]
     module.load_state_dict(state)
     return module, trainer.current_epoch, best  # epochs completed

@@ -13,7 +13,7 @@ def style() -> None:
     import seaborn as sns
 
     sns.set_theme(context="notebook", style="whitegrid", font_scale=0.9)
-    mpl.rcParams.update({"figure.dpi": 90, "axes.titleweight": "bold", "savefig.facecolor": "white"})
+    mpl.rcParams.update({"figure.dpi": 72, "axes.titleweight": "bold", "savefig.facecolor": "white"})
 
 
 def plot_montage(ax, x: np.ndarray, sfreq: float, spacing: float | None = None, span: tuple[float, float] | None = None,
