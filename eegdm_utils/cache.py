@@ -61,11 +61,13 @@ class CacheConfig:
             raise ValueError(f"dtype must be float16 or float32, not {self.dtype!r}")
 
 
-def file_sha256(path: str | os.PathLike) -> str:
+def weights_sha256(model: torch.nn.Module) -> str:
+    """A fingerprint of a model's weights (not of the file that holds them: saving the same
+    weights again gives the same fingerprint)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
 
 
@@ -147,11 +149,10 @@ class LatentCache:
                                 "rebuild it with notebook 30")
 
 
-def cache_settings(config: CacheConfig, checkpoint: str | os.PathLike, store: EEGStore, backbone_config: dict,
-                   mu_law: bool) -> dict:
+def cache_settings(config: CacheConfig, backbone, store: EEGStore, backbone_config: dict, mu_law: bool) -> dict:
     """What identifies a cache (everything but the batch size)."""
     settings = {k: v for k, v in asdict(config).items() if k != "batch_windows"}
-    settings.update(backbone_sha256=file_sha256(checkpoint), backbone=backbone_config, mu_law=mu_law,
+    settings.update(backbone_sha256=weights_sha256(backbone), backbone=backbone_config, mu_law=mu_law,
                     store=fingerprint(store.meta["params"]))
     return settings
 
@@ -161,14 +162,14 @@ def build_cache(path: str | os.PathLike, backbone, store: EEGStore, config: Cach
                 splits=CACHE_SPLITS) -> LatentCache:
     """Build (or finish, or reuse) the cache of ``splits`` at ``path``."""
     path = Path(path)
-    settings = cache_settings(config, checkpoint, store, backbone_config, mu_law)
+    settings = cache_settings(config, backbone, store, backbone_config, mu_law)
     meta_path = path / "meta.json"
     if meta_path.exists() and not overwrite:
         existing = read_json(meta_path)
         if existing["settings"] != json.loads(json.dumps(settings)):
             keys = _differences(existing["settings"], json.loads(json.dumps(settings)))
             raise CacheMismatch(f"{path}: a cache with other settings exists ({', '.join(keys)} differ); "
-                                "pass overwrite=True to rebuild it")
+                                "rebuild it (notebook 30 with rebuild=True) or use another run_dir")
         if existing.get("complete"):
             return LatentCache(path)
         meta = existing  # resume

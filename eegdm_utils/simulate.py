@@ -394,9 +394,11 @@ def annotation_channels(rng, event: Event, second: int, sfreq: int) -> list[int]
     if rms.max() <= 0:
         return []
     threshold, cap = _ANNOTATION_RULE[event.label]
-    order = np.argsort(-rms)
-    chosen = [int(k) for k in order[:cap] if rms[k] >= threshold * rms.max()]
-    return sorted(chosen)
+    # Ratios rounded to 1e-6 and a plain, index-tie-broken sort: the choice must not hinge
+    # on last-bit differences between CPUs (SIMD exp, summation order, vectorised argsort).
+    ratio = [round(float(r), 6) for r in rms / rms.max()]
+    ranked = sorted(range(len(ratio)), key=lambda k: (-ratio[k], k))
+    return sorted(k for k in ranked[:cap] if ratio[k] >= threshold)
 
 
 # ----------------------------------------------------------------------------- corpus

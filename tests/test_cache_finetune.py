@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from eegdm_utils.cache import CacheConfig, CacheMismatch, LatentCache, build_cache, file_sha256, window_latents
+from eegdm_utils.cache import CacheConfig, CacheMismatch, LatentCache, build_cache, weights_sha256, window_latents
 from eegdm_utils.classify import FinetuneConfig, evaluate_lines, fit_classifier
 from eegdm_utils.datasets import LatentLines
 from eegdm_utils.diffusion import ddpm_scheduler
@@ -38,9 +38,9 @@ def test_cache_shapes_metadata_and_missing_channels(backbone_run, tiny_store):
     assert set(cache.meta["splits"]) == {"train", "val"}  # never the test split
     s = cache.meta["settings"]
     assert s["t"] == 1 and s["query"] == "gate" and s["reduction"] == "std" and s["input_mode"] == "clean"
-    assert s["backbone_sha256"] == file_sha256(backbone_run / "pretrain" / "ssmdp.ckpt")
     # the cached values are the backbone's (float16 of the float32 computation)
     model, pre = load_denoiser(backbone_run / "pretrain" / "ssmdp.ckpt")
+    assert s["backbone_sha256"] == weights_sha256(model)
     direct = window_latents(model, np.asarray(tiny_store.windows("train")[:4]), tiny_store.present("train")[:4],
                             CacheConfig(), ddpm_scheduler(pre.diffusion), pre.mu_law)
     assert np.allclose(np.asarray(cache.latents("train")[:4], dtype=np.float32), direct, rtol=2e-3, atol=2e-3)
@@ -100,3 +100,14 @@ def test_tiny_end_to_end(backbone_run, tiny_store, tmp_path):
     m = evaluate_lines(pred.numpy(), tiny_store.faithful("test"), 6)
     assert m["n"] == tiny_store.meta["n_faithful"]["test"]
     assert -1 <= m["kappa"] <= 1 and 0 <= m["balanced_accuracy"] <= 1
+
+
+def test_backbone_fingerprint_follows_the_weights(backbone_run):
+    ckpt = backbone_run / "pretrain" / "ssmdp.ckpt"
+    model, _ = load_denoiser(ckpt)
+    copy = backbone_run / "copy.ckpt"
+    copy.write_bytes(ckpt.read_bytes() + b"")  # the same weights in another file
+    assert weights_sha256(load_denoiser(copy)[0]) == weights_sha256(model)
+    with torch.no_grad():
+        next(model.parameters()).add_(1e-3)
+    assert weights_sha256(model) != weights_sha256(load_denoiser(ckpt)[0])

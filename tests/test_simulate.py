@@ -87,3 +87,33 @@ def test_class_imbalance_like_tuev():
     assert share["ARTF"] > share["SPSW"] and share["BCKG"] > 0.3
     assert share["SPSW"] == min(share.values()) or share["SPSW"] < 0.06
     assert all(v > 0 for v in share.values())
+
+
+def test_annotation_channels_follow_threshold_and_cap():
+    """An event is annotated on the TCP channels where its own bipolar RMS reaches the class
+    threshold relative to the strongest channel, at most `cap` of them, ties to the lower index."""
+    from eegdm_utils import simulate as S
+
+    sfreq, E = 256, len(REFERENTIAL_ELECTRODES)
+    a, b = S._BIPOLAR_A, S._BIPOLAR_B
+    # A field that rises along the electrode list gives each bipolar pair a known RMS.
+    field = np.linspace(0.0, 1.0, E) ** 2
+    wave = np.sin(2 * np.pi * 3 * np.arange(2 * sfreq) / sfreq)
+    rms = np.abs(field[a] - field[b]) / np.sqrt(2)
+    ratio = rms / rms.max()
+    rng = np.random.default_rng(0)
+    for label in (S.SPSW, S.GPED, S.PLED, S.EYEM, S.ARTF):
+        threshold, cap = S._ANNOTATION_RULE[label]
+        event = S.Event(label, 0, field[:, None] * wave[None], [0, 1])
+        chosen = S.annotation_channels(rng, event, 1, sfreq)
+        expected = sorted(sorted(np.flatnonzero(ratio >= threshold - 1e-9), key=lambda k: (-ratio[k], k))[:cap])
+        assert chosen == [int(k) for k in expected], S.CLASS_NAMES[label]
+        assert 1 <= len(chosen) <= cap
+    # Two channels with the same strength: the lower TCP index wins the last place.
+    field2 = np.zeros(E)
+    k1, k2 = 0, 4  # FP1-F7 and FP2-F8 share no electrode
+    field2[a[k1]], field2[a[k2]] = 1.0, 1.0
+    event = S.Event(S.EYEM, 0, field2[:, None] * wave[None], [0])
+    assert S.annotation_channels(rng, event, 0, sfreq)[:1] == [k1]
+    silent = S.Event(S.SPSW, 0, np.zeros((E, 2 * sfreq)), [0])
+    assert S.annotation_channels(rng, silent, 0, sfreq) == []
