@@ -68,8 +68,19 @@ class ClassTokenGenerator(nn.Module):
         """Prompt tokens of classes [B] -> [B, T, D] (label ``null_index`` gives the null prompt)."""
         return self.prompts[labels]
 
-    def null_context(self, batch: int) -> torch.Tensor:
-        return self.prompts[self.null_index].expand(batch, -1, -1)  # [B, T, D]
+    def null_context(self, batch: int, length: int | None = None) -> torch.Tensor:
+        """The null prompt [B, T, D], tiled to ``length`` tokens when given.
+
+        Tiling leaves cross-attention unchanged (every key appears equally often, so the
+        softmax weights keep their ratios) and lets conditional and null contexts of
+        different lengths share one batch.
+        """
+        tokens = self.prompts[self.null_index]  # [T, D]
+        if length is not None:
+            if length % len(tokens):
+                raise ValueError(f"a context of {length} tokens is not a multiple of the {len(tokens)} prompt tokens")
+            tokens = tokens.repeat(length // len(tokens), 1)
+        return tokens.expand(batch, -1, -1)
 
     def soft_prompt(self, class_probabilities: torch.Tensor) -> torch.Tensor:
         """Expected prompt under a class posterior [B, K] -> [B, T, D] (SGDM's semantic guidance)."""
@@ -87,12 +98,17 @@ def make_schedulers(config: GeneratorConfig):
 
 
 def predict_noise(unet, noisy: torch.Tensor, t: torch.Tensor, context: torch.Tensor, controlnet=None,
-                  control: torch.Tensor | None = None, control_scale: float = 1.0) -> torch.Tensor:
-    """epsilon prediction [B, 1, H, W]; with a ControlNet, its residuals are added to the UNet's."""
+                  control: torch.Tensor | None = None, control_keep: torch.Tensor | None = None) -> torch.Tensor:
+    """epsilon prediction [B, 1, H, W]; with a ControlNet, its residuals are added to the UNet's.
+
+    ``control_keep`` [B] (0 or 1) switches the structural branch off per sample (condition dropout).
+    """
     residuals = {}
     if controlnet is not None and control is not None:
-        down, mid = controlnet(noisy, t, encoder_hidden_states=context, controlnet_cond=control,
-                               conditioning_scale=control_scale, return_dict=False)
+        down, mid = controlnet(noisy, t, encoder_hidden_states=context, controlnet_cond=control, return_dict=False)
+        if control_keep is not None:
+            keep = control_keep.to(noisy.dtype)[:, None, None, None]  # [B, 1, 1, 1]
+            down, mid = [d * keep for d in down], mid * keep
         residuals = {"down_block_additional_residuals": down, "mid_block_additional_residual": mid}
     return unet(noisy, t, encoder_hidden_states=context, **residuals).sample
 
@@ -137,3 +153,21 @@ def make_controlnet(unet, conditioning_channels: int = 1):
 
     return ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16,),
                                      conditioning_channels=conditioning_channels)
+
+
+def degrade_layouts(layouts: torch.Tensor, mean_layout: torch.Tensor, generator: torch.Generator,
+                    noise: float = 0.15) -> torch.Tensor:
+    """Layouts [B, G, G] shrunk toward the mean layout by a random factor and noised.
+
+    The ControlNet learns on layouts of real images, but at test time it reads layouts
+    predicted from EEG, which regress toward the mean and are noisy; training on degraded
+    layouts prepares it for them.
+    """
+    keep = (0.3 + 0.7 * torch.rand(len(layouts), 1, 1, generator=generator)).to(layouts.device)  # [B, 1, 1]
+    jitter = (noise * torch.randn(layouts.shape, generator=generator)).to(layouts.device)  # [B, G, G]
+    return mean_layout + keep * (layouts - mean_layout) + jitter
+
+
+def layout_to_control(layouts: torch.Tensor, image_size: int) -> torch.Tensor:
+    """ControlNet input [B, 1, H, W] from layouts [B, G, G] (nearest-neighbour upsampling)."""
+    return F.interpolate(layouts[:, None], size=(image_size, image_size), mode="nearest").clamp(-1.5, 1.5)

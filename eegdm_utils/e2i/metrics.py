@@ -10,7 +10,7 @@
   correlated (in the judge's features) with its own stimulus than with stimulus j? Averaged
   over all pairs i != j. Chance 0.5.
 - **PixCorr**: Pearson correlation of reconstruction and stimulus pixels, averaged.
-- **SSIM**: structural similarity (scikit-image), averaged.
+- **SSIM**: structural similarity (scikit-image) of the images as intensities in [0, 1], averaged.
 - **Frechet distance** between the judge features of the reconstructions and of the
   stimuli (as FID, in a small judge's features and with a few hundred images: a
   small-sample estimate, biased upwards, only comparable at equal sample size).
@@ -59,7 +59,7 @@ def two_way_identification(reconstruction_features: np.ndarray, stimulus_feature
     correlation = r @ s.T  # [B, B]
     own = np.diag(correlation)[:, None]
     others = ~np.eye(len(r), dtype=bool)
-    return float((own > correlation)[others].mean())
+    return float((own > correlation + 1e-12)[others].mean())  # ties (to rounding) count as losses
 
 
 def pixel_correlation(reconstructions: np.ndarray, stimuli: np.ndarray) -> float:
@@ -68,16 +68,21 @@ def pixel_correlation(reconstructions: np.ndarray, stimuli: np.ndarray) -> float
     return float((r * s).sum(axis=1).mean())
 
 
-def ssim(reconstructions: np.ndarray, stimuli: np.ndarray, data_range: float = 2.0) -> float:
-    """Mean structural similarity of [B, H, W] pairs (images in [-1, 1]: data_range 2)."""
+def ssim(reconstructions: np.ndarray, stimuli: np.ndarray) -> float:
+    """Mean structural similarity of [B, H, W] pairs of images in [-1, 1].
+
+    SSIM assumes non-negative intensities (with signed pixels its luminance term flips sign
+    and an inverted image can score high), so the images are mapped to [0, 1] first.
+    """
     from skimage.metrics import structural_similarity
 
-    reconstructions, stimuli = np.asarray(reconstructions, np.float64), np.asarray(stimuli, np.float64)
+    reconstructions = (np.asarray(reconstructions, np.float64) + 1.0) / 2.0
+    stimuli = (np.asarray(stimuli, np.float64) + 1.0) / 2.0
     if reconstructions.shape != stimuli.shape or reconstructions.ndim != 3:
         raise ValueError(f"need [B, H, W] pairs of equal shape, got {reconstructions.shape} and {stimuli.shape}")
     side = min(stimuli.shape[1:])
     window = min(7, side if side % 2 else side - 1)
-    return float(np.mean([structural_similarity(s, r, data_range=data_range, win_size=window)
+    return float(np.mean([structural_similarity(s, r, data_range=1.0, win_size=window)
                           for r, s in zip(reconstructions, stimuli)]))
 
 

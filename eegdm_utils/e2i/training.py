@@ -157,3 +157,45 @@ def config_differences(a, b) -> list[str]:
     """Names of the fields in which two config dataclasses differ."""
     da, db = asdict(a), asdict(b)
     return sorted(k for k in set(da) | set(db) if da.get(k) != db.get(k))
+
+
+@dataclass
+class RunRecord:
+    """What determines a trained model: its name and every setting (model config, steps,
+    learning rate, seed, data fingerprint). Two runs with equal records give the same model."""
+
+    name: str
+    settings: dict
+
+
+def train_or_load(path: str | os.PathLike, record: RunRecord, module: torch.nn.Module, fit: Callable[[], dict]) -> dict:
+    """Load ``module`` from ``path`` when it was trained with the same record; otherwise call
+    ``fit()`` (which trains ``module`` in place and returns :func:`train`'s result) and save.
+
+    Returns the training result (``loaded`` True when nothing was trained)."""
+    from ..runtime import to_jsonable
+
+    path = Path(path)
+    if path.exists():
+        saved, payload = load_checkpoint(path, RunRecord)
+        if saved.name == record.name and to_jsonable(saved.settings) == to_jsonable(record.settings):
+            module.load_state_dict(payload["states"]["model"])
+            return {"history": payload["history"], "loaded": True}
+    result = fit()
+    save_checkpoint(path, record, int(result["history"]["step"][-1]) if result["history"].get("step") else 0,
+                    {"model": module.state_dict(), "optimizer": result.get("optimizer")}, result["history"])
+    return {**result, "loaded": False}
+
+
+def fingerprint(*arrays) -> str:
+    """A short hash of arrays (the data a model was trained on)."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        digest.update(str((a.shape, a.dtype.str)).encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()[:16]

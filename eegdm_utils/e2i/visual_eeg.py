@@ -383,10 +383,13 @@ def linear_decoding_accuracy(eeg: np.ndarray, labels: np.ndarray, train: np.ndar
 def block_design_check(data: VisualEEG, seed: int = 0, test_fraction: float = 0.25) -> dict[str, float]:
     """Decode the class with two splits of the same trials.
 
-    ``random_trial``: trials drawn at random into train and test, so every test trial has
-    trials of its own block (state) in training. ``leave_block_out``: whole sessions held
-    out, so every test block is unseen. With a block design and no stimulus information the
-    first scores far above chance and the second does not.
+    ``random_trial``: a share ``test_fraction`` of the trials drawn at random for testing,
+    so every test trial has trials of its own block (slow state) in training.
+    ``leave_block_out``: leave-one-session-out cross-validation (the mean over sessions),
+    so every test block is unseen. With a block design and no stimulus information the first
+    scores far above chance and the second does not. A held-out block tends to be decoded
+    as one class, so the test unit is the block: all sessions are held out in turn to score
+    enough blocks.
     """
     rng = np.random.default_rng([seed, 15])
     n = len(data)
@@ -396,9 +399,8 @@ def block_design_check(data: VisualEEG, seed: int = 0, test_fraction: float = 0.
     sessions = np.unique(data.session)
     if len(sessions) < 2:
         raise ValueError("leave-block-out needs at least two sessions (repetitions x subjects)")
-    held_out = rng.choice(sessions, size=max(1, int(round(test_fraction * len(sessions)))), replace=False)
-    block_test = np.flatnonzero(np.isin(data.session, held_out))
-    block_train = np.flatnonzero(~np.isin(data.session, held_out))
+    held_out = [linear_decoding_accuracy(data.eeg, data.label, np.flatnonzero(data.session != s),
+                                         np.flatnonzero(data.session == s)) for s in sessions]
     return {"random_trial": linear_decoding_accuracy(data.eeg, data.label, random_train, random_test),
-            "leave_block_out": linear_decoding_accuracy(data.eeg, data.label, block_train, block_test),
+            "leave_block_out": float(np.mean(held_out)),
             "chance": 1.0 / len(np.unique(data.label))}
