@@ -188,3 +188,21 @@ def test_controlnet_starts_as_a_no_op():
 def test_nt_xent_prefers_matching_views():
     z = torch.nn.functional.normalize(torch.randn(16, 8), dim=-1)
     assert nt_xent(z, z, 0.1) < nt_xent(z, z[torch.randperm(16)], 0.1)
+
+
+def test_corpus_segments_resample_and_skip_missing_channels():
+    from eegdm_utils.e2i.masked_eeg import corpus_segments
+
+    rng = np.random.default_rng(0)
+    windows = rng.normal(size=(5, 22, 1000)).astype(np.float32)
+    windows[1, 3] = np.nan  # a missing channel: that window is never used
+    t = np.arange(1000) / 200.0
+    windows[0] = np.sin(2 * np.pi * 10 * t)  # a 10 Hz window
+    segments = corpus_segments(windows, 50, 128, sfreq_in=200.0, sfreq_out=256.0, seed=0)
+    assert segments.shape == (50, 22, 128) and np.isfinite(segments).all()
+    assert np.allclose(segments.std(axis=-1), 1.0, atol=1e-3)
+    only_sine = corpus_segments(windows[:1], 3, 128, 200.0, 256.0, seed=1)
+    spectrum = np.abs(np.fft.rfft(only_sine[0, 0]))
+    assert np.argmax(spectrum) * 256.0 / 128 == pytest.approx(10.0, abs=2.0)  # still 10 Hz after resampling
+    with pytest.raises(ValueError, match="no window without missing channels"):
+        corpus_segments(windows[1:2], 3, 128, 200.0, 256.0, seed=0)
