@@ -75,19 +75,19 @@ class EEGConditioner(nn.Module):
         return EEGReadout(tokens, self.align_head(flat), self.class_head(flat),
                           self.layout_head(flat).view(-1, G, G))
 
-    def context(self, readout: EEGReadout, generator, semantic: bool | None = None) -> torch.Tensor:
+    def context(self, readout: EEGReadout, generator, semantic: bool = True, temperature: float = 1.0) -> torch.Tensor:
         """Cross-attention context [B, T, X]: EEG tokens and/or the soft class prompt.
 
-        ``semantic=False`` switches the semantic branch off at sampling time (its tokens
-        become null-prompt tokens, so the context keeps its length).
+        The soft prompt mixes the class prompts by the posterior ``softmax(logits / temperature)``
+        (a temperature below 1 sharpens it). ``semantic=False`` switches the semantic branch
+        off at sampling time: its tokens become null-prompt tokens, so the context keeps its length.
         """
         parts = []
         if self.config.eeg_tokens:
             parts.append(self.to_context(readout.tokens))  # [B, N, X]
         if self.config.semantic:
             B = len(readout.class_logits)
-            on = self.config.semantic if semantic is None else semantic
-            parts.append(generator.soft_prompt(readout.class_logits.softmax(-1)) if on
+            parts.append(generator.soft_prompt((readout.class_logits / temperature).softmax(-1)) if semantic
                          else generator.null_context(B))  # [B, T_prompt, X]
         if not parts:
             raise ValueError("the conditioning has neither EEG tokens nor semantic guidance: nothing to attend to")

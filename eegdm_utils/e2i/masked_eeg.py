@@ -126,18 +126,22 @@ class MaskedEEGModel(nn.Module):
 
 
 def corpus_segments(windows: np.ndarray, n_segments: int, n_samples: int, sfreq_in: float, sfreq_out: float,
-                    seed: int) -> np.ndarray:
+                    seed: int, usable: np.ndarray | None = None) -> np.ndarray:
     """Random segments of a multichannel corpus [U, K, T] resampled to ``sfreq_out`` and
     standardised per channel and segment: [n_segments, K, n_samples].
 
     Used to add unlabeled EEG of another montage (the EEGDM corpus) to the pretraining.
-    Windows holding NaN (missing channels) are left out.
+    Windows with missing channels are left out: ``usable`` [U] marks the complete ones
+    (a store's ``present`` mask); without it each window is checked for NaN, one at a time,
+    so a memory-mapped corpus is never loaded whole.
     """
     from fractions import Fraction
 
     from scipy.signal import resample_poly
 
-    usable = np.flatnonzero(np.isfinite(windows).all(axis=(1, 2)))
+    if usable is None:
+        usable = np.array([np.isfinite(w).all() for w in windows], dtype=bool)
+    usable = np.flatnonzero(usable)
     if len(usable) == 0:
         raise ValueError("the corpus has no window without missing channels")
     ratio = Fraction(sfreq_out / sfreq_in).limit_denominator(100)

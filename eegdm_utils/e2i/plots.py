@@ -125,9 +125,9 @@ def plot_reconstruction_grid(stimuli, reconstructions: dict, samples: int, title
                 for spine in ax.spines.values():
                     spine.set_edgecolor("C0")
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
+    fig.tight_layout(pad=0.2, h_pad=0.1, w_pad=0.1, rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout(pad=0.2, h_pad=0.1, w_pad=0.1)
     return fig
 
 
