@@ -96,9 +96,10 @@ def plot_block_design(results: dict):
     ax.axhline(results[designs[0]]["chance"], color="k", ls="--", lw=1, label="chance")
     ax.set_xticks(x, designs, fontsize=8)
     ax.set_ylabel("10-way decoding accuracy")
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.3)
+    ax.set_yticks(np.arange(0, 1.01, 0.2))
     ax.set_title("The block-design pitfall: a random-trial split decodes the block")
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=7, loc="upper left", ncol=3)
     fig.tight_layout()
     return fig
 
@@ -146,5 +147,21 @@ def plot_metric_bars(summary, metrics, chance: dict, title: str):
         ax.set_xticks(np.arange(len(methods)), methods, rotation=60, ha="right", fontsize=7)
         ax.set_title(metric, fontsize=9)
     fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ablations(table, metrics=("top1_10way", "two_way_features", "ssim"), chance: float = 0.1):
+    """Horizontal bars of ``metrics`` per ablation (``table``: DataFrame, rows = ablations)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(table) + 1.4))
+    table[list(metrics)].plot.barh(ax=ax, width=0.8)
+    ax.axvline(chance, color="k", ls="--", lw=0.8)
+    ax.set_xlabel("test metric (dashed: 10-way chance)")
+    ax.set_ylabel("")
+    ax.set_title("Ablations of the structure-guided model")
+    ax.invert_yaxis()
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
