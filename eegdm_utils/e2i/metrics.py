@@ -1,0 +1,138 @@
+"""Metrics of EEG-to-image reconstruction, as reported by DreamDiffusion, MindEye and SGDM.
+
+- **n-way top-1 identification** (DreamDiffusion's "n-way top-1 classification
+  accuracy"): the judge's class probabilities on a reconstruction; the true class and n-1
+  other classes drawn at random; correct when the true class scores highest among the n.
+  Computed exactly (the expectation over all draws), so it has no sampling noise. The
+  "true" class is either the dataset label or the judge's prediction on the ground-truth
+  image. Chance is 1/n.
+- **2-way identification in feature space** (MindEye): for reconstruction i, is it more
+  correlated (in the judge's features) with its own stimulus than with stimulus j? Averaged
+  over all pairs i != j. Chance 0.5.
+- **PixCorr**: Pearson correlation of reconstruction and stimulus pixels, averaged.
+- **SSIM**: structural similarity (scikit-image) of the images as intensities in [0, 1], averaged.
+- **Frechet distance** between the judge features of the reconstructions and of the
+  stimuli (as FID, in a small judge's features and with a few hundred images: a
+  small-sample estimate, biased upwards, only comparable at equal sample size).
+
+Shape letters: B images, K classes, F feature width, H height, W width.
+"""
+
+from __future__ import annotations
+
+from math import comb
+
+import numpy as np
+
+
+def n_way_identification(probabilities: np.ndarray, true_class: np.ndarray, n: int) -> float:
+    """Expected n-way top-1 accuracy: ``probabilities`` [B, K], ``true_class`` [B].
+
+    With h classes scoring strictly higher than the true one, the true class wins the
+    draw when none of the n-1 distractors (drawn from the K-1 others) is among those h:
+    C(K-1-h, n-1) / C(K-1, n-1). Ties count as losses.
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    true_class = np.asarray(true_class)
+    B, K = probabilities.shape
+    if not 2 <= n <= K:
+        raise ValueError(f"n-way identification needs 2 <= n <= {K} classes, got n={n}")
+    if true_class.shape != (B,):
+        raise ValueError(f"true_class must have shape ({B},), got {true_class.shape}")
+    own = probabilities[np.arange(B), true_class]  # [B]
+    higher_or_tied = (probabilities >= own[:, None]).sum(axis=1) - 1  # [B] other classes not beaten
+    wins = np.array([comb(K - 1 - h, n - 1) for h in higher_or_tied], dtype=np.float64)
+    return float((wins / comb(K - 1, n - 1)).mean())
+
+
+def _row_standardise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    x = x - x.mean(axis=1, keepdims=True)
+    return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
+
+
+def two_way_identification(reconstruction_features: np.ndarray, stimulus_features: np.ndarray) -> float:
+    """Share of pairs (i, j != i) with corr(r_i, s_i) > corr(r_i, s_j). Chance 0.5."""
+    r, s = _row_standardise(reconstruction_features), _row_standardise(stimulus_features)
+    if r.shape != s.shape or len(r) < 2:
+        raise ValueError(f"need two or more paired feature rows of equal shape, got {r.shape} and {s.shape}")
+    correlation = r @ s.T  # [B, B]
+    own = np.diag(correlation)[:, None]
+    others = ~np.eye(len(r), dtype=bool)
+    return float((own > correlation + 1e-12)[others].mean())  # ties (to rounding) count as losses
+
+
+def pixel_correlation(reconstructions: np.ndarray, stimuli: np.ndarray) -> float:
+    """Mean Pearson correlation between each reconstruction and its stimulus (pixels)."""
+    r, s = _row_standardise(reconstructions), _row_standardise(stimuli)
+    return float((r * s).sum(axis=1).mean())
+
+
+def ssim(reconstructions: np.ndarray, stimuli: np.ndarray) -> float:
+    """Mean structural similarity of [B, H, W] pairs of images in [-1, 1].
+
+    SSIM assumes non-negative intensities (with signed pixels its luminance term flips sign
+    and an inverted image can score high), so the images are mapped to [0, 1] first.
+    """
+    from skimage.metrics import structural_similarity
+
+    reconstructions = (np.asarray(reconstructions, np.float64) + 1.0) / 2.0
+    stimuli = (np.asarray(stimuli, np.float64) + 1.0) / 2.0
+    if reconstructions.shape != stimuli.shape or reconstructions.ndim != 3:
+        raise ValueError(f"need [B, H, W] pairs of equal shape, got {reconstructions.shape} and {stimuli.shape}")
+    side = min(stimuli.shape[1:])
+    window = min(7, side if side % 2 else side - 1)
+    return float(np.mean([structural_similarity(s, r, data_range=1.0, win_size=window)
+                          for r, s in zip(reconstructions, stimuli)]))
+
+
+def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) of two feature sets [B, F]."""
+    from scipy import linalg
+
+    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"need two [B, F] feature sets of equal width, got {a.shape} and {b.shape}")
+    mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(cov_a @ cov_b)
+    if not np.isfinite(root).all():  # near-singular product: regularise, as the FID reference does
+        eps = 1e-6 * np.eye(len(cov_a))
+        root = linalg.sqrtm((cov_a + eps) @ (cov_b + eps))
+    root = np.real(root)
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2.0 * root))
+
+
+def derangement(n: int, seed: int) -> np.ndarray:
+    """A random permutation with no fixed point (every image gets another image's EEG)."""
+    if n < 2:
+        raise ValueError("a derangement needs at least two items")
+    rng = np.random.default_rng([seed, 31])
+    while True:
+        permutation = rng.permutation(n)
+        if not (permutation == np.arange(n)).any():
+            return permutation
+
+
+def reconstruction_metrics(probabilities: np.ndarray, features: np.ndarray, images: np.ndarray,
+                           stimulus_probabilities: np.ndarray, stimulus_features: np.ndarray,
+                           stimuli: np.ndarray, labels: np.ndarray, ways=(2, 5, 10)) -> dict[str, float]:
+    """Every metric of one set of reconstructions ([B, ...] each, aligned with the stimuli)."""
+    judged = stimulus_probabilities.argmax(axis=1)
+    out = {}
+    for n in ways:
+        out[f"top1_{n}way"] = n_way_identification(probabilities, labels, n)
+    for n in ways:
+        out[f"top1_{n}way_judged"] = n_way_identification(probabilities, judged, n)
+    out["two_way_features"] = two_way_identification(features, stimulus_features)
+    out["pixcorr"] = pixel_correlation(images, stimuli)
+    out["ssim"] = ssim(images, stimuli)
+    out["frechet_small_sample"] = frechet_distance(features, stimulus_features)
+    return out
+
+
+def chance_levels(ways=(2, 5, 10)) -> dict[str, float]:
+    levels = {f"top1_{n}way": 1.0 / n for n in ways}
+    levels.update({f"top1_{n}way_judged": 1.0 / n for n in ways})
+    levels["two_way_features"] = 0.5
+    return levels

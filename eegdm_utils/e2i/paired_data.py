@@ -1,0 +1,94 @@
+"""The paired stimulus-EEG dataset on disk: what notebook 80 writes and notebook 85 reads.
+
+Layout of ``run_dir/e2i/paired/``::
+
+    meta.json     simulation config, image size, split counts, shapes, channel names, checks
+    images.npy    [I, H, W] float32 in [-1, 1]
+    labels.npy    [I] int64
+    split.npy     [I] "train" / "val" / "test" (by image: no image in two splits)
+    eeg.npy       [N, C, L] float16 microvolts (float16 halves the file; EEG needs no more)
+    table.npz     per trial: image, label, subject, session, state, position
+
+Shape letters: I images, H height, W width, N trials, C channels, L samples.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..runtime import atomic_write_json, read_json
+from .stimuli import SPLITS, ImageSplit
+from .visual_eeg import VisualEEG
+
+FORMAT_VERSION = 1
+HINT = "run notebooks/80_eeg_encoder_pretrain first with the same run_dir"
+
+
+@dataclass
+class PairedDataset:
+    images: np.ndarray  # [I, H, W]
+    labels: np.ndarray  # [I]
+    split: ImageSplit
+    eeg: np.ndarray  # [N, C, L] float32 microvolts
+    table: dict  # per-trial arrays
+    meta: dict
+
+    def trials(self, split: str) -> np.ndarray:
+        """Indices of the trials whose image is in ``split``."""
+        return np.flatnonzero(np.isin(self.table["image"], self.split.indices(split)))
+
+
+def save_paired_dataset(folder: str | os.PathLike, images: np.ndarray, labels: np.ndarray, split: ImageSplit,
+                        data: VisualEEG, meta: dict) -> Path:
+    """Write into a temporary folder, then rename it into place (no half-written dataset)."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        np.save(tmp / "images.npy", images.astype(np.float32))
+        np.save(tmp / "labels.npy", labels.astype(np.int64))
+        np.save(tmp / "split.npy", split.split.astype(str))
+        np.save(tmp / "eeg.npy", data.eeg.astype(np.float16))
+        np.savez(tmp / "table.npz", **data.table())
+        full_meta = {"version": FORMAT_VERSION, **meta, **data.meta, "eeg_shape": list(data.eeg.shape),
+                     "n_images": int(len(images)), "image_shape": list(images.shape[1:]),
+                     "split_counts": split.counts()}
+        atomic_write_json(tmp / "meta.json", full_meta)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def load_paired_dataset(folder: str | os.PathLike) -> PairedDataset:
+    folder = Path(folder)
+    meta_path = folder / "meta.json"
+    if not meta_path.exists():
+        raise FileNotFoundError(f"{folder}: no paired stimulus-EEG dataset here (no meta.json); {HINT}")
+    meta = read_json(meta_path)
+    if meta.get("version") != FORMAT_VERSION:
+        raise ValueError(f"{meta_path}: dataset format {meta.get('version')} is not {FORMAT_VERSION}; {HINT}")
+    arrays = {}
+    for name in ("images", "labels", "split", "eeg"):
+        path = folder / f"{name}.npy"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: missing; the dataset is incomplete, {HINT}")
+        arrays[name] = np.load(path)
+    table = dict(np.load(folder / "table.npz"))
+    if list(arrays["eeg"].shape) != meta["eeg_shape"]:
+        raise ValueError(f"{folder / 'eeg.npy'}: shape {arrays['eeg'].shape} differs from meta.json {meta['eeg_shape']}")
+    if set(np.unique(arrays["split"])) - set(SPLITS):
+        raise ValueError(f"{folder / 'split.npy'}: unknown split names {set(np.unique(arrays['split'])) - set(SPLITS)}")
+    if len(table["image"]) != len(arrays["eeg"]) or table["image"].max() >= len(arrays["images"]):
+        raise ValueError(f"{folder / 'table.npz'}: the trial table does not match eeg.npy / images.npy")
+    return PairedDataset(arrays["images"], arrays["labels"], ImageSplit(arrays["split"]),
+                         arrays["eeg"].astype(np.float32), table, meta)

@@ -1,0 +1,167 @@
+"""Figures of notebooks 80 and 85. Each function returns the figure; the notebooks save
+it with :func:`eegdm_utils.runtime.save_figure`.
+
+Shape letters: B images, S samples per EEG, H height, W width, C channels, L samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def plot_stimuli_and_erps(images, labels, eeg, trial_labels, channel_names, sfreq, channels=("O1", "P8", "Pz"),
+                          per_class: int = 3):
+    """Example stimuli of every class, and the class-average evoked response at a few channels."""
+    import matplotlib.pyplot as plt
+
+    n_classes = int(labels.max()) + 1
+    fig = plt.figure(figsize=(12, 5.6))
+    grid = fig.add_gridspec(per_class + 1, max(n_classes, 3 * len(channels)), height_ratios=[1] * per_class + [3.2])
+    rng = np.random.default_rng(0)
+    for c in range(n_classes):
+        for k, i in enumerate(rng.choice(np.flatnonzero(labels == c), size=per_class, replace=False)):
+            ax = fig.add_subplot(grid[k, c])
+            ax.imshow(images[i], cmap="gray", vmin=-1, vmax=1)
+            ax.set_axis_off()
+            if k == 0:
+                ax.set_title(str(c), fontsize=9)
+    t = 1000 * np.arange(eeg.shape[-1]) / sfreq
+    width = grid.ncols // len(channels)
+    for j, name in enumerate(channels):
+        ax = fig.add_subplot(grid[per_class, j * width:(j + 1) * width])
+        k = list(channel_names).index(name)
+        for c in range(n_classes):
+            ax.plot(t, eeg[trial_labels == c, k].mean(axis=0), lw=1, color=f"C{c}", label=str(c))
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_title(f"{name}: class-average ERP", fontsize=9)
+        ax.set_xlabel("time after image onset (ms)")
+        if j == 0:
+            ax.set_ylabel("uV")
+    ax.legend(fontsize=6, ncol=2, title="digit", title_fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def plot_loss_curves(histories: dict, title: str, key: str = "loss", val_points: dict | None = None):
+    """Training loss per run (``histories``: label -> {"step": [...], key: [...]})."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    for i, (label, history) in enumerate(histories.items()):
+        ax.plot(history["step"], history[key], color=f"C{i}", label=label)
+        if val_points and label in val_points:
+            ax.scatter([history["step"][-1]], [val_points[label]], color=f"C{i}", marker="o", zorder=3)
+    ax.set_xlabel("step")
+    ax.set_ylabel("masked-token MSE" if key == "loss" else key)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_masked_reconstruction(signal, reconstruction, hidden, channel_names, sfreq, patch, channels, title=""):
+    """One trial [C, L]: the signal, the hidden tokens shaded, the reconstruction of the hidden part."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(channels), 1, figsize=(7.5, 1.3 * len(channels)), sharex=True)
+    t = 1000 * np.arange(signal.shape[-1]) / sfreq
+    for ax, name in zip(np.atleast_1d(axes), channels):
+        k = list(channel_names).index(name)
+        ax.plot(t, signal[k], color="k", lw=0.9, label="EEG (normalised)")
+        shown = np.where(np.repeat(hidden, patch).astype(bool), reconstruction[k], np.nan)
+        ax.plot(t, shown, color="C3", lw=1.1, label="reconstruction of hidden tokens")
+        for j in np.flatnonzero(hidden):
+            ax.axvspan(t[j * patch], t[min(len(t) - 1, (j + 1) * patch - 1)], color="C0", alpha=0.12, lw=0)
+        ax.set_ylabel(name, rotation=0, ha="right", va="center")
+        ax.set_yticks([])
+    np.atleast_1d(axes)[0].legend(fontsize=7, loc="upper right", ncol=2)
+    np.atleast_1d(axes)[-1].set_xlabel("time after image onset (ms)")
+    if title:
+        np.atleast_1d(axes)[0].set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_block_design(results: dict):
+    """``results``: design -> {"random_trial": acc, "leave_block_out": acc, "chance": c}."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    designs = list(results)
+    x = np.arange(len(designs))
+    for k, split in enumerate(("random_trial", "leave_block_out")):
+        values = [results[d][split] for d in designs]
+        bars = ax.bar(x + (k - 0.5) * 0.38, values, 0.38, label=split.replace("_", " ") + " split")
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.axhline(results[designs[0]]["chance"], color="k", ls="--", lw=1, label="chance")
+    ax.set_xticks(x, designs, fontsize=8)
+    ax.set_ylabel("10-way decoding accuracy")
+    ax.set_ylim(0, 1.3)
+    ax.set_yticks(np.arange(0, 1.01, 0.2))
+    ax.set_title("The block-design pitfall: a random-trial split decodes the block")
+    ax.legend(fontsize=7, loc="upper left", ncol=3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_reconstruction_grid(stimuli, reconstructions: dict, samples: int, title: str = ""):
+    """Rows: stimuli, then ``samples`` reconstructions per method; columns: test images.
+
+    ``reconstructions``: method -> [B, S, H, W] (several samples per EEG).
+    """
+    import matplotlib.pyplot as plt
+
+    B = len(stimuli)
+    rows = 1 + samples * len(reconstructions)
+    fig, axes = plt.subplots(rows, B, figsize=(0.62 * B + 1.6, 0.62 * rows + 0.4), squeeze=False)
+    labels = ["stimulus"] + [f"{m} #{s + 1}" for m in reconstructions for s in range(samples)]
+    images = [stimuli] + [recon[:, s] for recon in reconstructions.values() for s in range(samples)]
+    for r, (row_images, label) in enumerate(zip(images, labels)):
+        for b in range(B):
+            ax = axes[r, b]
+            ax.imshow(row_images[b], cmap="gray", vmin=-1, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r > 0 and (r - 1) % samples == 0:
+                for spine in ax.spines.values():
+                    spine.set_edgecolor("C0")
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
+    fig.tight_layout(pad=0.2, h_pad=0.1, w_pad=0.1, rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_metric_bars(summary, metrics, chance: dict, title: str):
+    """``summary``: pandas DataFrame with rows = methods and columns ``<metric>_mean``, ``<metric>_std``."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.0 * len(metrics), 3.6), squeeze=False)
+    methods = list(summary.index)
+    for ax, metric in zip(axes[0], metrics):
+        means = summary[f"{metric}_mean"].to_numpy()
+        stds = summary[f"{metric}_std"].fillna(0).to_numpy()
+        ax.bar(np.arange(len(methods)), means, yerr=stds, color=[f"C{i}" for i in range(len(methods))], capsize=3)
+        if metric in chance:
+            ax.axhline(chance[metric], color="k", ls="--", lw=1)
+        ax.set_xticks(np.arange(len(methods)), methods, rotation=60, ha="right", fontsize=7)
+        ax.set_title(metric, fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ablations(table, metrics=("top1_10way", "two_way_features", "ssim"), chance: float = 0.1):
+    """Horizontal bars of ``metrics`` per ablation (``table``: DataFrame, rows = ablations)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(table) + 1.4))
+    table[list(metrics)].plot.barh(ax=ax, width=0.8)
+    ax.axvline(chance, color="k", ls="--", lw=0.8)
+    ax.set_xlabel("test metric (dashed: 10-way chance)")
+    ax.set_ylabel("")
+    ax.set_title("Ablations of the structure-guided model")
+    ax.invert_yaxis()
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,126 @@
+"""Stimuli, splits by image, the simulated visual EEG and its block-design pitfall, the paired dataset."""
+
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+
+from eegdm_utils.e2i.paired_data import load_paired_dataset, save_paired_dataset
+from eegdm_utils.e2i.stimuli import coarse_layout, load_digits_images, split_by_image, upsample_layout
+from eegdm_utils.e2i.visual_eeg import (VisualEEGConfig, block_design_check, linear_decoding_accuracy,
+                                        simulate_visual_eeg)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These are small problems: one BLAS/torch thread is faster, and fair to the other tests."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits_images(8)
+
+
+def test_digits_and_upsampling(digits):
+    images, labels = digits
+    assert images.shape == (1797, 8, 8) and images.min() == -1.0 and images.max() == 1.0
+    assert np.bincount(labels).min() > 170
+    big, _ = load_digits_images(16)
+    assert big.shape == (1797, 16, 16) and -1.0 <= big.min() and big.max() <= 1.0
+    with pytest.raises(ValueError, match="multiple of 8"):
+        load_digits_images(12)
+
+
+def test_split_is_by_image_stratified_and_seeded(digits):
+    _, labels = digits
+    split = split_by_image(labels, 0.15, 0.15, seed=0)
+    parts = [set(split.indices(s)) for s in ("train", "val", "test")]
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert sum(map(len, parts)) == len(labels)
+    test_labels = labels[split.indices("test")]
+    assert np.bincount(test_labels, minlength=10).min() >= 25  # every class in test
+    assert (split_by_image(labels, 0.15, 0.15, seed=0).split == split.split).all()
+    assert (split_by_image(labels, 0.15, 0.15, seed=1).split != split.split).any()
+    with pytest.raises(KeyError, match="unknown split"):
+        split.indices("eval")
+
+
+def test_layouts(digits):
+    images, _ = digits
+    layout = coarse_layout(images[:3], 4)
+    assert layout.shape == (3, 4, 4)
+    assert np.allclose(layout[0, 0, 0], images[0, :2, :2].mean())
+    assert upsample_layout(layout, 8).shape == (3, 8, 8)
+
+
+def test_simulation_is_deterministic_and_per_session(digits):
+    images, labels = digits
+    config = VisualEEGConfig(repetitions=1)
+    shown = np.arange(0, 1797, 40)
+    one = simulate_visual_eeg(images, labels, config, [0], shown)
+    again = simulate_visual_eeg(images, labels, config, [0], shown)
+    two = simulate_visual_eeg(images, labels, config, [0, 1], shown)
+    assert one.eeg.shape == (len(shown), 32, 128) and one.eeg.dtype == np.float32
+    assert np.array_equal(one.eeg, again.eeg)
+    assert np.array_equal(one.eeg, two.eeg[two.subject == 0])  # adding a subject leaves the others alone
+    assert sorted(one.image) == sorted(shown) and (one.label == labels[one.image]).all()
+    assert 5 < one.eeg.std() < 30  # microvolt-sized
+
+
+def test_single_trial_linear_decoding_is_hard_but_above_chance(digits):
+    """The calibration: a linear decoder gets roughly 30 to 45% (10 classes); small scale, generous bounds."""
+    images, labels = digits
+    split = split_by_image(labels, 0.15, 0.15, seed=0)
+    data = simulate_visual_eeg(images, labels, VisualEEGConfig(repetitions=1), [0, 1], np.arange(len(images)))
+    train = np.flatnonzero(np.isin(data.image, split.indices("train")))
+    val = np.flatnonzero(np.isin(data.image, split.indices("val")))
+    accuracy = linear_decoding_accuracy(data.eeg, data.label, train, val)
+    assert 0.2 < accuracy < 0.55
+
+
+def test_block_design_pitfall(digits):
+    """Class blocks with a shared slow state and no stimulus signal at all: a random-trial split
+    decodes the class far above chance, leave-block-out does not; a randomised design decodes nothing."""
+    images, labels = digits
+    shown = np.random.default_rng(0).choice(len(images), 200, replace=False)
+    blocked = VisualEEGConfig(repetitions=3, stimulus_gain=0.0, block_design=True)
+    result = block_design_check(simulate_visual_eeg(images, labels, blocked, [0], shown))
+    assert result["random_trial"] > 0.6
+    assert result["leave_block_out"] < 0.3
+    randomised = VisualEEGConfig(**{**asdict(blocked), "block_design": False})
+    control = block_design_check(simulate_visual_eeg(images, labels, randomised, [0], shown))
+    assert control["random_trial"] < 0.3
+
+
+def test_block_design_schedules_classes_in_blocks(digits):
+    images, labels = digits
+    data = simulate_visual_eeg(images, labels, VisualEEGConfig(repetitions=1, block_design=True), [0],
+                               np.arange(0, 1797, 9))
+    order = np.argsort(data.position)
+    changes = np.count_nonzero(np.diff(data.label[order]))
+    assert changes == 9  # ten blocks, one per class
+    assert all(len(np.unique(data.label[data.state == s])) == 1 for s in np.unique(data.state))
+
+
+def test_paired_dataset_roundtrip_and_errors(digits, tmp_path):
+    images, labels = digits
+    split = split_by_image(labels, 0.15, 0.15, seed=0)
+    data = simulate_visual_eeg(images, labels, VisualEEGConfig(repetitions=1), [0], np.arange(0, 1797, 30))
+    save_paired_dataset(tmp_path / "paired", images, labels, split, data, {"note": "test"})
+    loaded = load_paired_dataset(tmp_path / "paired")
+    assert np.allclose(loaded.eeg, data.eeg, atol=0.05)  # stored as float16
+    assert (loaded.split.split == split.split).all() and loaded.meta["note"] == "test"
+    assert set(loaded.table["image"][loaded.trials("test")]) <= set(split.indices("test"))
+    with pytest.raises(FileNotFoundError, match="80_eeg_encoder_pretrain"):
+        load_paired_dataset(tmp_path / "nothing")
+    (tmp_path / "paired" / "eeg.npy").unlink()
+    with pytest.raises(FileNotFoundError, match="eeg.npy"):
+        load_paired_dataset(tmp_path / "paired")

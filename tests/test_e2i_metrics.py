@@ -1,0 +1,114 @@
+"""Metrics of EEG-to-image reconstruction on hand-made cases with known answers."""
+
+import numpy as np
+import pytest
+
+from eegdm_utils.e2i.metrics import (chance_levels, derangement, frechet_distance, n_way_identification,
+                                     pixel_correlation, reconstruction_metrics, ssim, two_way_identification)
+
+
+def _probs_with_rank(rank: int, true: int = 0, k: int = 10) -> np.ndarray:
+    """Probabilities over k classes where ``rank`` other classes score above the true one."""
+    order = [c for c in range(k) if c != true]
+    probs = np.zeros(k)
+    scores = np.linspace(1.0, 0.1, k)
+    ranking = order[:rank] + [true] + order[rank:]
+    probs[ranking] = scores
+    return probs / probs.sum()
+
+
+@pytest.mark.parametrize("n", [2, 5, 10])
+def test_n_way_top_and_bottom(n):
+    top = np.stack([_probs_with_rank(0, true=c) for c in range(10)])
+    bottom = np.stack([_probs_with_rank(9, true=c) for c in range(10)])
+    assert n_way_identification(top, np.arange(10), n) == 1.0
+    assert n_way_identification(bottom, np.arange(10), n) == 0.0
+
+
+def test_n_way_second_place_matches_counting():
+    # one class above the true one: the true class wins unless that class is among the n-1 distractors
+    probs = _probs_with_rank(1)[None]
+    for n in (2, 5, 10):
+        assert n_way_identification(probs, np.array([0]), n) == pytest.approx((10 - n) / 9)
+
+
+def test_n_way_matches_monte_carlo_and_treats_ties_as_losses():
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(10), size=40)
+    true = rng.integers(10, size=40)
+    draws = []
+    for i in range(40):
+        for _ in range(400):
+            others = rng.choice([c for c in range(10) if c != true[i]], size=4, replace=False)
+            draws.append(probs[i, true[i]] > probs[i, others].max())
+    assert n_way_identification(probs, true, 5) == pytest.approx(np.mean(draws), abs=0.02)
+    uniform = np.full((3, 10), 0.1)
+    assert n_way_identification(uniform, np.array([0, 1, 2]), 2) == 0.0
+
+
+def test_n_way_rejects_bad_n_and_shapes():
+    with pytest.raises(ValueError, match="2 <= n"):
+        n_way_identification(np.full((2, 10), 0.1), np.array([0, 1]), 11)
+    with pytest.raises(ValueError, match="true_class"):
+        n_way_identification(np.full((2, 10), 0.1), np.array([0]), 2)
+
+
+def test_two_way_identification_cases():
+    rng = np.random.default_rng(1)
+    stimuli = rng.normal(size=(30, 16))
+    assert two_way_identification(stimuli, stimuli) == 1.0
+    # one-hot features: swapping the first two reconstructions loses both their pairs with each other
+    # and ties (a loss) with the third; the third wins both of its pairs: 2 of 6 pairs
+    one_hot = np.eye(4)[:3]
+    assert two_way_identification(one_hot[[1, 0, 2]], one_hot) == pytest.approx(2 / 6)
+    # anti-correlated reconstructions lose almost every pair
+    assert two_way_identification(-stimuli, stimuli) < 0.1
+    # unrelated reconstructions are at chance
+    noise = rng.normal(size=(400, 16))
+    assert two_way_identification(noise, rng.normal(size=(400, 16))) == pytest.approx(0.5, abs=0.03)
+
+
+def test_pixel_correlation_and_ssim_cases():
+    rng = np.random.default_rng(2)
+    images = rng.uniform(-1, 1, size=(5, 8, 8))
+    assert pixel_correlation(images, images) == pytest.approx(1.0)
+    assert pixel_correlation(-images, images) == pytest.approx(-1.0)
+    assert pixel_correlation(2 * images + 0.3, images) == pytest.approx(1.0)  # invariant to gain and offset
+    assert ssim(images, images) == pytest.approx(1.0)
+    assert ssim(-images, images) < 0.0
+    assert ssim(np.clip(images + 0.3 * rng.normal(size=images.shape), -1, 1), images) < 1.0
+    with pytest.raises(ValueError, match="equal shape"):
+        ssim(images[:, :4], images)
+
+
+def test_frechet_distance_of_known_gaussians():
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(20000, 3))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    # N(0, I) vs N(mu, 4 I): |mu|^2 + sum (1 + 4 - 2 * 2) = |mu|^2 + 3
+    mu = np.array([1.0, -2.0, 0.5])
+    b = 2.0 * rng.normal(size=(20000, 3)) + mu
+    assert frechet_distance(a, b) == pytest.approx(float(mu @ mu) + 3.0, rel=0.03)
+    with pytest.raises(ValueError, match="equal width"):
+        frechet_distance(a, b[:, :2])
+
+
+def test_derangement_has_no_fixed_point():
+    for seed in range(20):
+        p = derangement(7, seed)
+        assert sorted(p) == list(range(7)) and not (p == np.arange(7)).any()
+
+
+def test_reconstruction_metrics_perfect_vs_shuffled():
+    rng = np.random.default_rng(4)
+    labels = np.repeat(np.arange(10), 4)
+    probs = np.eye(10)[labels] * 0.9 + 0.01
+    features = rng.normal(size=(40, 8))
+    images = rng.uniform(-1, 1, size=(40, 8, 8))
+    perfect = reconstruction_metrics(probs, features, images, probs, features, images, labels)
+    assert perfect["top1_10way"] == perfect["top1_10way_judged"] == 1.0
+    assert perfect["two_way_features"] == 1.0 and perfect["pixcorr"] == pytest.approx(1.0)
+    p = derangement(40, 0)
+    shuffled = reconstruction_metrics(probs[p], features[p], images[p], probs, features, images, labels)
+    assert shuffled["top1_10way"] < 0.5 and shuffled["two_way_features"] < 0.7
+    assert set(chance_levels()) <= set(perfect)
