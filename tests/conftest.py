@@ -32,6 +32,19 @@ def tiny_store(tiny_corpus, tmp_path_factory):
                        {"kind": "test"})
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch and BLAS thread for a module of small problems (``pytest.mark.usefixtures``)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(threads)
+
+
 def real_data(*parts: str) -> Path:
     """A path under the shared real recordings, or skip the test with the reason."""
     path = REAL_DATA.joinpath(*parts)

@@ -11,17 +11,8 @@ from eegdm_utils.e2i.visual_eeg import (VisualEEGConfig, block_design_check, lin
                                         simulate_visual_eeg)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These are small problems: one BLAS/torch thread is faster, and fair to the other tests."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(threads)
+# Small problems: one BLAS/torch thread is faster, and fair to the other tests.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

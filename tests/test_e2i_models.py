@@ -14,17 +14,8 @@ from eegdm_utils.e2i.image_models import ImageEmbedder, ImageNetConfig, nt_xent
 from eegdm_utils.e2i.masked_eeg import MaskedEEGConfig, MaskedEEGModel, load_encoder, patchify, unpatchify
 from eegdm_utils.e2i.training import OptimConfig, RunRecord, load_checkpoint, save_checkpoint, train, train_or_load
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These are small problems: one BLAS/torch thread is faster, and fair to the other tests."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(threads)
+# Small problems: one BLAS/torch thread is faster, and fair to the other tests.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 TINY_GENERATOR = GeneratorConfig(image_size=8, block_out_channels=(16, 32), context_dim=32, attention_head_dim=8,
