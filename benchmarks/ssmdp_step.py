@@ -4,6 +4,7 @@ diffusion loss, backward, gradient clipping, AdamW step, EMA update.
     .venv/bin/python benchmarks/ssmdp_step.py                 # paper config at batch 8 and 32, default config
     .venv/bin/python benchmarks/ssmdp_step.py --naive         # also the straightforward kernel, for the 10x bar
     .venv/bin/python benchmarks/ssmdp_step.py --device cuda   # on a GPU (bf16 autocast with --bf16)
+    .venv/bin/python benchmarks/ssmdp_step.py --profile       # where one paper-config step spends its time
 
 The "naive" variant builds the S4D kernel from complex exponentials of every (channel,
 mode, position) each step, the straightforward implementation the issue measured at about
@@ -44,7 +45,8 @@ def naive_kernel(self: S4DKernel, L: int, rate: float = 1.0) -> torch.Tensor:
     return 2 * torch.einsum("chn,hnl->chl", W, vandermonde).real  # [c, H, L]
 
 
-def measure(config: SSMDPConfig, batch: int, device: str, steps: int, bf16: bool) -> tuple[float, float]:
+def make_step(config: SSMDPConfig, batch: int, device: str, bf16: bool):
+    """One training step as pretraining runs it (loss, backward, clipping, AdamW, EMA)."""
     torch.manual_seed(0)
     model = SSMDP(config).to(device)
     ema = EMA(model, beta=0.999, update_after_step=100, update_every=10, include_online_model=False)
@@ -65,6 +67,12 @@ def measure(config: SSMDPConfig, batch: int, device: str, steps: int, bf16: bool
         optimizer.step()
         ema.update()
 
+    return step
+
+
+def measure(config: SSMDPConfig, batch: int, device: str, steps: int, bf16: bool) -> tuple[float, float]:
+    step = make_step(config, batch, device, bf16)
+
     def sync():
         if device.startswith("cuda"):
             torch.cuda.synchronize()
@@ -81,6 +89,18 @@ def measure(config: SSMDPConfig, batch: int, device: str, steps: int, bf16: bool
     return seconds, batch / seconds
 
 
+def profile(config: SSMDPConfig, batch: int, device: str, bf16: bool, rows: int = 12) -> None:
+    """The operators of one step by their own CPU time (after a warm-up step)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    step = make_step(config, batch, device, bf16)
+    step()
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -88,7 +108,11 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--naive", action="store_true", help="also time the straightforward kernel")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU)")
+    parser.add_argument("--profile", action="store_true", help="only profile one paper-config step at the largest batch")
     args = parser.parse_args()
+    if args.profile:
+        profile(PAPER, max(args.batches), args.device, args.bf16)
+        return
     print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}")
     print(f"{'config':10s} {'kernel':9s} {'batch':>5s} {'s/step':>8s} {'samples/s':>10s}")
     settings = [("paper", PAPER, b) for b in args.batches] + [("default", default_config(), 32)]

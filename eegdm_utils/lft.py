@@ -13,6 +13,14 @@ updates them. Then the P x 16 tokens, plus a learnable positional embedding, go 
 (H 128, 20 layers, 5 pools, 16 tokens, 8 heads, 8 final blocks, 6 classes) has 6,898,950
 parameters.
 
+The channel tokens are the cached activity itself: the std of each block's gate over a pool,
+small (at most about 0.5) and of very different scale from layer to layer. They are
+layer-normalised over H without learnable parameters before anything attends to them
+(``channel_norm``; the parameter count is unchanged). Without it, on the simulated corpus at
+the default scale, the LFT reached a validation kappa of 0.40 with all labels and collapsed
+to one class with 10% of them, where a standardised linear probe on the same latents reaches
+0.48; with it, 0.67 and 0.62. ``channel_norm=False`` gives the literal variant.
+
 Ablation options: ``fusion="none"`` (no fusion blocks: every (layer, pool, channel) token
 goes to the final blocks, with a positional embedding), ``fusion="mean"`` (the layers'
 activity averaged into one layer, fused by one block), ``layers`` (a subset of backbone
@@ -43,6 +51,7 @@ class LFTConfig:
     fusion: str = "layer"  # "layer" (paper) | "mean" | "none"
     layers: tuple[int, ...] | None = None  # use only these backbone layers
     dropout: float = 0.0
+    channel_norm: bool = True  # layer-normalise the channel tokens (no parameters) before use
 
     def __post_init__(self):
         if self.fusion not in ("layer", "mean", "none"):
@@ -125,6 +134,8 @@ class LatentFusionTransformer(nn.Module):
             raise ValueError(f"latents of shape {tuple(latents.shape)} do not fit the LFT "
                              f"(pools {c.n_pool}, channels {c.n_channels}, width {c.d_model})")
         missing = None if present is None else ~present.bool()  # [B, K]
+        if c.channel_norm:
+            latents = nn.functional.layer_norm(latents, (H,))
         if missing is not None:
             latents = latents.masked_fill(missing[:, None, None, :, None], 0.0)
         if c.fusion == "none":

@@ -26,6 +26,20 @@ def test_missing_channels_do_not_matter(fusion):
     assert not torch.allclose(model(x2), y, atol=1e-3)  # without the mask they would
 
 
+@pytest.mark.parametrize("fusion", ["layer", "mean", "none"])
+def test_channel_norm_makes_the_lft_blind_to_the_scale_of_each_token(fusion):
+    """The cached activity is small and differs in scale between layers; with channel_norm the
+    LFT sees each channel token standardised, so rescaling tokens changes nothing."""
+    torch.manual_seed(0)
+    model = LatentFusionTransformer(LFTConfig(**{**SMALL.__dict__, "fusion": fusion})).eval()
+    literal = LatentFusionTransformer(LFTConfig(**{**SMALL.__dict__, "fusion": fusion, "channel_norm": False})).eval()
+    literal.load_state_dict(model.state_dict())  # same parameters: the norm has none
+    x = 0.3 * torch.rand(2, 3, 5, 22, 16)  # token variance well above the norm's eps (1e-5)
+    scale = torch.tensor([1.0, 7.0, 0.5])[None, :, None, None, None] * (1 + torch.rand(2, 1, 5, 22, 1))
+    assert torch.allclose(model(x * scale), model(x), atol=1e-3)  # up to the eps
+    assert not torch.allclose(literal(x * scale), literal(x), atol=1e-2)
+
+
 def test_layer_subset_and_shapes():
     model = LatentFusionTransformer(LFTConfig(**{**SMALL.__dict__, "layers": (0, 2)}))
     assert len(model.fusion_blocks) == 2
