@@ -115,7 +115,8 @@ def load_denoiser(path: str | Path, use_ema: bool = True, map_location="cpu") ->
 
 def train_ssmdp(run_dir: str | Path, store, config: PretrainConfig, scale=None, val_every: int = 100,
                 ckpt_every: int = 200, max_val_samples: int = 512, folder: str = "pretrain"):
-    """Train (or resume) SSMDP on the store's pretrain product; returns the module.
+    """Train (or resume) SSMDP on the store's pretrain product; returns the module
+    (``module.start_step``: the step this call resumed from).
 
     Checkpoints go to ``run_dir/<folder>/checkpoints`` (``last.ckpt`` every ``ckpt_every``
     steps, so an interrupted run resumes); the final one to ``run_dir/<folder>/ssmdp.ckpt``;
@@ -137,13 +138,16 @@ def train_ssmdp(run_dir: str | Path, store, config: PretrainConfig, scale=None, 
     ckpt_dir = out / "checkpoints"
     last = ckpt_dir / "last.ckpt"
     wanted = asdict(config)
+    start_step = 0
     if last.exists():
-        saved = torch.load(last, map_location="cpu", weights_only=False)["hyper_parameters"]["config"]
+        ckpt = torch.load(last, map_location="cpu", weights_only=False)
+        saved, start_step = ckpt["hyper_parameters"]["config"], int(ckpt["global_step"])
         if saved != wanted:
             raise ValueError(f"{last}: was trained with other settings ({', '.join(_differences(saved, wanted))} "
                              f"differ); use another run_dir or delete {ckpt_dir}")
     L.seed_everything(config.seed, verbose=False)
     module = SSMDPModule(wanted)
+    module.start_step = start_step  # where this call picked up (0: a fresh run)
     train_set = PretrainDataset(store, "train", mu_law=config.mu_law)
     sampler = StepBatchSampler(len(train_set), config.batch_size, config.seed, start_step=lambda: module.global_step)
     train_loader = DataLoader(train_set, batch_sampler=sampler, num_workers=0)

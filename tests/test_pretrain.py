@@ -22,6 +22,7 @@ def test_resumed_run_ends_with_the_same_weights(tiny_store, tmp_path):
     torch.save(checkpoint, last)
     resumed, _ = train_ssmdp(tmp_path / "resumed", tiny_store, _config(10), val_every=5, ckpt_every=4, max_val_samples=16)
     assert resumed.global_step == straight.global_step == 10
+    assert (straight.start_step, resumed.start_step) == (0, 4)
     a, b = straight.state_dict(), resumed.state_dict()
     assert a.keys() == b.keys()
     for name in a:
