@@ -48,6 +48,14 @@ class _Lines(Dataset):
     def n_lines(self) -> int:
         return int(self.weights.sum())
 
+    def _input(self, w: int) -> torch.Tensor:
+        """The model input of window ``w``."""
+        raise NotImplementedError
+
+    def __getitem__(self, i: int):
+        w = int(self.window_index[i])
+        return self._input(w), torch.from_numpy(self.present[w].copy()), int(self.labels[i]), float(self.weights[i])
+
 
 class FaithfulDataset(_Lines):
     """(signal [K, L] float32, present [K] bool, label, weight) per (window, label) example
@@ -65,12 +73,9 @@ class FaithfulDataset(_Lines):
         self.windows = store.windows(split)  # [U, K, L] memmap
         self.mu_law = mu_law
 
-    def __getitem__(self, i: int):
-        w = int(self.window_index[i])
+    def _input(self, w: int) -> torch.Tensor:
         x = torch.from_numpy(np.nan_to_num(np.asarray(self.windows[w], dtype=np.float32), nan=0.0))  # [K, L]
-        if self.mu_law:
-            x = staged_mu_law(x)
-        return x, torch.from_numpy(self.present[w].copy()), int(self.labels[i]), float(self.weights[i])
+        return staged_mu_law(x) if self.mu_law else x
 
 
 class PretrainDataset(Dataset):
@@ -105,7 +110,5 @@ class LatentLines(_Lines):
         super().__init__(store, split, indices, merge)
         self.latents = cache.latents(split)  # [U, n, P, K, H] memmap
 
-    def __getitem__(self, i: int):
-        w = int(self.window_index[i])
-        x = np.nan_to_num(np.asarray(self.latents[w], dtype=np.float32), nan=0.0)
-        return torch.from_numpy(x), torch.from_numpy(self.present[w].copy()), int(self.labels[i]), float(self.weights[i])
+    def _input(self, w: int) -> torch.Tensor:
+        return torch.from_numpy(np.nan_to_num(np.asarray(self.latents[w], dtype=np.float32), nan=0.0))
