@@ -21,6 +21,7 @@ import torch
 from ema_pytorch import EMA
 
 from eegdm_utils.diffusion import DiffusionConfig, add_noise, ddpm_scheduler, velocity
+from eegdm_utils.runtime import keep_freed_memory
 from eegdm_utils.s4d import S4DKernel
 from eegdm_utils.ssmdp import SSMDP, SSMDPConfig, ssm_parameter_groups
 
@@ -70,14 +71,16 @@ def make_step(config: SSMDPConfig, batch: int, device: str, bf16: bool):
     return step
 
 
-def measure(config: SSMDPConfig, batch: int, device: str, steps: int, bf16: bool) -> tuple[float, float]:
+def measure(config: SSMDPConfig, batch: int, device: str, steps: int, bf16: bool,
+            warmup: int = 3) -> tuple[float, float]:
     step = make_step(config, batch, device, bf16)
 
     def sync():
         if device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    step()  # warm-up (allocations, MKL/cuFFT plans)
+    for _ in range(warmup):  # allocations reach their steady state, MKL/cuFFT plans are made
+        step()
     sync()
     times = []
     for _ in range(steps):
@@ -89,7 +92,7 @@ def measure(config: SSMDPConfig, batch: int, device: str, steps: int, bf16: bool
     return seconds, batch / seconds
 
 
-def profile(config: SSMDPConfig, batch: int, device: str, bf16: bool, rows: int = 12) -> None:
+def profile(config: SSMDPConfig, batch: int, device: str, bf16: bool, rows: int = 25) -> None:
     """The operators of one step by their own CPU time (after a warm-up step)."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
@@ -105,26 +108,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per setting (median reported)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (the heap grows for 2-3 steps)")
     parser.add_argument("--batches", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--naive", action="store_true", help="also time the straightforward kernel")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU)")
     parser.add_argument("--profile", action="store_true", help="only profile one paper-config step at the largest batch")
+    parser.add_argument("--release-memory", action="store_true",
+                        help="leave glibc's malloc at its defaults (large blocks unmapped when freed), as before "
+                             "training called runtime.keep_freed_memory")
     args = parser.parse_args()
+    kept = False if args.release_memory else keep_freed_memory()
     if args.profile:
         profile(PAPER, max(args.batches), args.device, args.bf16)
         return
-    print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}")
+    print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, "
+          f"freed memory kept for reuse: {'yes' if kept else 'no'}")
     print(f"{'config':10s} {'kernel':9s} {'batch':>5s} {'s/step':>8s} {'samples/s':>10s}")
     settings = [("paper", PAPER, b) for b in args.batches] + [("default", default_config(), 32)]
     for name, config, batch in settings:
-        seconds, rate = measure(config, batch, args.device, args.steps, args.bf16)
+        seconds, rate = measure(config, batch, args.device, args.steps, args.bf16, args.warmup)
         print(f"{name:10s} {'factored':9s} {batch:5d} {seconds:8.2f} {rate:10.2f}", flush=True)
     if args.naive:
         fast = S4DKernel.forward
         S4DKernel.forward = naive_kernel
         try:
             for batch in args.batches:
-                seconds, rate = measure(PAPER, batch, args.device, max(1, args.steps - 1), args.bf16)
+                seconds, rate = measure(PAPER, batch, args.device, max(1, args.steps - 1), args.bf16, 1)
                 print(f"{'paper':10s} {'naive':9s} {batch:5d} {seconds:8.2f} {rate:10.2f}", flush=True)
         finally:
             S4DKernel.forward = fast

@@ -104,3 +104,32 @@ def save_figure(fig, name: str, figures_dir: str | os.PathLike, dpi: int = 110) 
     fig.savefig(tmp, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
     os.replace(tmp, out)
     return out
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # mallopt parameters, glibc's malloc.h
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc's malloc keep freed memory for reuse instead of handing it back to the OS.
+
+    A training step frees and re-allocates the same large activations (tens of MB each,
+    gigabytes in all at batch 32 in the paper configuration) every step. By default glibc
+    serves blocks of 32 MB and more with a fresh ``mmap`` and unmaps them when freed, and
+    trims the free top of the heap, so every step pays the page faults of touching new
+    memory again: on the 2-core development machine that was about a third of a
+    paper-configuration step on CPU (benchmarks/README.md). With mmap off and no trimming,
+    the memory is reused; the process keeps its peak footprint instead of shrinking
+    between steps.
+
+    Process-wide; the same as starting Python with ``MALLOC_MMAP_MAX_=0`` and a
+    ``MALLOC_TRIM_THRESHOLD_`` larger than the heap. Returns False (and changes nothing)
+    where the C library is not glibc (macOS, Windows, musl).
+    """
+    import ctypes
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL("libc.so.6")
+    # glibc stores the threshold unsigned: -1 is "never trim"
+    return bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, -1))

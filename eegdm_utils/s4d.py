@@ -12,9 +12,9 @@ The kernel does not depend on the batch, so it is computed once per call, and ch
 with l = qP + r the Vandermonde factorises as exp(dt A qP) exp(dt A r), a product of two
 small tables contracted over the modes with one batched matrix product. The convolution
 is an FFT over 2L (so it is linear, not circular); the backward direction is a second
-kernel, flipped, as in the S4 reference implementation. On CPU the FFTs run through
-scipy's pocketfft in a custom autograd function (several times faster than torch.fft on
-the 2-core machines this project targets); on GPUs through torch.fft.
+kernel, flipped, as in the S4 reference implementation. The FFTs are torch.fft's, on
+every device, inside a custom autograd function whose backward reuses the forward's
+spectra.
 
 ``rate`` rescales dt: a layer trained at 200 Hz applied to a recording at ``fs`` Hz uses
 ``rate = 200 / fs`` (e.g. 200/190 for 190 Hz), so that a mode keeps its physical
@@ -27,60 +27,111 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-import scipy.fft
 import torch
 from torch import nn
 
-def _fft_workers() -> int:
-    """scipy's FFT threads follow torch's intra-op threads (OMP_NUM_THREADS)."""
-    return max(1, torch.get_num_threads())
+
+def _padded_channels_first(x: torch.Tensor) -> torch.Tensor:
+    """[B, L, H] -> [B, H, 2L]: x transposed, then L zeros (one copy, half a fill)."""
+    B, L, H = x.shape
+    out = x.new_empty(B, H, 2 * L)  # [B, H, 2L]
+    out[..., L:].zero_()
+    out[..., :L].copy_(x.transpose(1, 2))
+    return out
 
 
-class _CPUFFTConv(torch.autograd.Function):
-    """Linear convolution y = (u * k)[:L] via FFTs of length 2L, on CPU with scipy's
-    pocketfft, which is several times faster than torch.fft here (forward and backward).
+class _FFTConv(torch.autograd.Function):
+    """Linear convolution y = (u * k)[:L] through FFTs of length 2L (torch.fft: MKL or
+    pocketfft on CPU, cuFFT on GPU), with a hand-written backward.
 
-    u [B, H, L], k [H, 2L] -> y [B, H, L]. Backward: grad_u = (g correlated with k)[:L],
-    grad_k = sum over the batch of g correlated with u; both as products in the DFT domain.
+    u [B, L, H] (channels last, as the layers around it), k [H, 2L] -> y [B, L, H]. The
+    FFTs run along a contiguous last axis; the transposes to and from it are the copies
+    that the zero padding needs anyway. The spectra of u and k are kept for the backward,
+    which costs one forward and one inverse FFT of the batch: grad_u = (g correlated with
+    k)[:L] and grad_k = sum over the batch of g correlated with u, both as products in the
+    DFT domain.
     """
 
     @staticmethod
     def forward(ctx, u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        L = u.shape[-1]
-        n = 2 * L
-        U = scipy.fft.rfft(u.detach().numpy(), n=n, axis=-1, workers=_fft_workers())  # [B, H, L+1]
-        K = scipy.fft.rfft(k.detach().numpy(), n=n, axis=-1, workers=_fft_workers())  # [H, L+1]
-        y = scipy.fft.irfft(U * K, n=n, axis=-1, workers=_fft_workers())[..., :L]  # [B, H, L], a strided view
-        ctx.save_for_backward(torch.from_numpy(U), torch.from_numpy(K))
-        return torch.from_numpy(y)  # the caller's transpose makes the one copy
+        L = u.shape[1]
+        U = torch.fft.rfft(_padded_channels_first(u))  # [B, H, L+1]
+        K = torch.fft.rfft(k, n=2 * L)  # [H, L+1]
+        ctx.save_for_backward(U, K)
+        Y = torch.empty_like(U)
+        torch.mul(U, K, out=Y)  # [B, H, L+1]
+        return torch.fft.irfft(Y, n=2 * L)[..., :L].transpose(1, 2).contiguous()  # [B, L, H]
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):
-        U, K = (t.numpy() for t in ctx.saved_tensors)
-        n = 2 * (U.shape[-1] - 1)
-        L = n // 2
-        G = scipy.fft.rfft(g.contiguous().numpy(), n=n, axis=-1, workers=_fft_workers())  # [B, H, L+1]
+        U, K = ctx.saved_tensors
+        L = g.shape[1]
+        G = torch.fft.rfft(_padded_channels_first(g))  # [B, H, L+1]
         grad_u = grad_k = None
-        if ctx.needs_input_grad[0]:
-            grad_u = torch.from_numpy(scipy.fft.irfft(G * np.conj(K), n=n, axis=-1, workers=_fft_workers())[..., :L])
         if ctx.needs_input_grad[1]:
-            grad_k = torch.from_numpy(scipy.fft.irfft((G * np.conj(U)).sum(0), n=n, axis=-1, workers=_fft_workers()))
+            GU = G[0] * U[0].conj()  # [H, L+1], summed over the batch without a [B, H, L+1] temporary
+            for b in range(1, G.shape[0]):
+                GU.addcmul_(G[b], U[b].conj())
+            grad_k = torch.fft.irfft(GU, n=2 * L)  # [H, 2L]
+        if ctx.needs_input_grad[0]:
+            grad_u = torch.fft.irfft(G.mul_(K.conj()), n=2 * L)[..., :L].transpose(1, 2).contiguous()  # [B, L, H]
         return grad_u, grad_k
 
 
 def fft_conv(u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """Linear convolution of u [B, H, L] with k [H, 2L] (causal part first, anti-causal part
-    at the end), first L outputs. scipy on CPU, torch.fft elsewhere."""
-    L = u.shape[-1]
-    if u.device.type == "cpu" and u.dtype in (torch.float32, torch.float64) and k.dtype == u.dtype:
-        return _CPUFFTConv.apply(u, k)
-    return torch.fft.irfft(torch.fft.rfft(u, n=2 * L) * torch.fft.rfft(k, n=2 * L), n=2 * L)[..., :L]
+    """Linear convolution of u [B, L, H] with k [H, 2L] (causal part first, anti-causal part
+    at the end) along L, first L outputs: [B, L, H]. u and k in float32 or float64."""
+    return _FFTConv.apply(u, k)
 
 
-def _cexp(z: torch.Tensor) -> torch.Tensor:
-    """exp of a complex tensor through real, vectorised exp/cos/sin (torch's complex exp is slow on CPU)."""
-    return torch.polar(torch.exp(z.real), z.imag)
+def _powers(a: torch.Tensor, b: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """exp((a + ib) m) = exp(a m) (cos(b m) + i sin(b m)) as (real, imaginary): [H, N] x [M] -> [H, N, M]."""
+    decay, angle = torch.exp(a[..., None] * m), b[..., None] * m
+    return decay * torch.cos(angle), decay * torch.sin(angle)
+
+
+class _Vandermonde(torch.autograd.Function):
+    """K[h, c, l] = Re sum_n W[h, c, n] z[h, n]^l for l < L, with log z = dt A, and its
+    gradients by hand (autograd through complex tensors costs several times more on CPU).
+
+    With l = qP + r (P ~ sqrt(L)) the powers factor as z^(qP) z^r: two [H, N, ~sqrt(L)]
+    tables and one batched matrix product over the modes, forward (in real arithmetic) and
+    backward. Backward, for the incoming gradient G: S0 = sum_l G z^l and S1 = sum_l G l z^l
+    (the same factorisation); then dW = conj(S0) and d(dt A) = conj(sum_c W S1), in the
+    convention of torch's complex gradients.
+    """
+
+    @staticmethod
+    def forward(ctx, dtA: torch.Tensor, W: torch.Tensor, L: int) -> torch.Tensor:  # [H, N], [H, c, N] complex
+        H, c, N = W.shape
+        P = max(1, math.ceil(math.sqrt(L)))
+        Q = math.ceil(L / P)
+        a, b = dtA.real, dtA.imag  # [H, N]
+        r = torch.arange(P, device=a.device, dtype=a.dtype)
+        q = torch.arange(Q, device=a.device, dtype=a.dtype) * P
+        in_re, in_im = _powers(a, b, r)  # [H, N, P]: z^r
+        out_re, out_im = (t.transpose(1, 2)[:, None] for t in _powers(a, b, q))  # [H, 1, Q, N]: z^(qP)
+        w_re, w_im = W.real[:, :, None], W.imag[:, :, None]  # [H, c, 1, N]
+        X_re = (w_re * out_re - w_im * out_im).reshape(H, c * Q, N)  # [H, c*Q, N]: W z^(qP)
+        X_im = (w_re * out_im + w_im * out_re).reshape(H, c * Q, N)
+        K = torch.baddbmm(X_re @ in_re, X_im, in_im, alpha=-1.0)  # [H, c*Q, P]: Re(X z^r)
+        ctx.save_for_backward(W, torch.complex(in_re, in_im), torch.complex(out_re, out_im), r, q)
+        return K.reshape(H, c, Q * P)[:, :, :L]  # [H, c, L]
+
+    @staticmethod
+    def backward(ctx, G: torch.Tensor):  # [H, c, L] real
+        W, inner, outer, r, q = ctx.saved_tensors
+        H, c, N = W.shape
+        P, Q, L = r.shape[0], q.shape[0], G.shape[-1]
+        Gp = G.new_zeros(H, c, Q * P, dtype=W.dtype)
+        Gp[:, :, :L] = G
+        Gp = Gp.reshape(H, c * Q, P)  # [H, c*Q, P]
+        inner_t = inner.transpose(1, 2)  # [H, P, N]
+        T = torch.bmm(Gp, inner_t).reshape(H, c, Q, N)  # sum_r G z^r
+        V = torch.bmm(Gp * r, inner_t).reshape(H, c, Q, N).add_(T * q[:, None])  # sum_r G (qP + r) z^r
+        S0 = (outer * T).sum(2)  # [H, c, N]: sum_l G z^l
+        S1 = (outer * V).sum(2)  # [H, c, N]: sum_l G l z^l
+        return (W * S1).sum(1).conj(), S0.conj(), None
 
 
 class S4DKernel(nn.Module):
@@ -111,18 +162,7 @@ class S4DKernel(nn.Module):
     def forward(self, L: int, rate: float = 1.0) -> torch.Tensor:
         """Kernel [c, H, L] (real)."""
         dtA, W = self.discrete(rate)
-        c, H, N = W.shape
-        P = max(1, math.ceil(math.sqrt(L)))  # L = Q*P (+ padding)
-        Q = math.ceil(L / P)
-        r = torch.arange(P, device=dtA.device, dtype=torch.float32)
-        q = torch.arange(Q, device=dtA.device, dtype=torch.float32) * P
-        inner = _cexp(dtA[:, :, None] * r)  # [H, N, P]
-        outer = W[:, :, :, None] * _cexp(dtA[:, :, None] * q)[None]  # [c, H, N, Q]
-        outer = outer.permute(1, 0, 3, 2).reshape(H, c * Q, N)  # [H, c*Q, N]
-        # Re(outer @ inner) with real matrix products (contiguous: strided views make bmm loop)
-        K = torch.baddbmm(outer.real.contiguous() @ inner.real.contiguous(), outer.imag.contiguous(),
-                          inner.imag.contiguous(), alpha=-1.0)  # [H, c*Q, P]
-        K = 2 * K.reshape(H, c, Q * P)[:, :, :L]  # [H, c, L]
+        K = _Vandermonde.apply(dtA, 2 * W.permute(1, 0, 2), L)  # [H, c, L], with the 2 of 2 Re(.)
         return K.transpose(0, 1)  # [c, H, L]
 
 
@@ -153,6 +193,4 @@ class S4D(nn.Module):
         k = self.conv_kernel(L, rate).to(work)  # [H, 2L]
         # D is a tap at lag 0 of the same convolution, not a separate pass
         k = torch.cat([k[:, :1] + self.D.to(work)[:, None], k[:, 1:]], dim=1)
-        # FFTs along a contiguous last axis are much faster than along axis 1
-        u_t = u.to(work).transpose(1, 2).contiguous()  # [B, H, L]
-        return fft_conv(u_t, k).transpose(1, 2).contiguous().to(u.dtype)  # [B, L, H]
+        return fft_conv(u.to(work), k).to(u.dtype)  # [B, L, H]

@@ -61,10 +61,15 @@ def make_trainer(scale: ScaleConfig, log_dir: str | os.PathLike, name: str, max_
                  max_epochs: int | None = None, callbacks=(), gradient_clip_val: float | None = None,
                  val_check_interval: int | float | None = None, log_every_n_steps: int = 10,
                  check_val_every_n_epoch: int | None = 1, progress: bool | None = None, **kwargs):
+    """A Lightning Trainer for ``scale``. Also has glibc's malloc keep freed memory for the
+    process (``runtime.keep_freed_memory``): the large activations of every step are reused
+    instead of being unmapped and faulted in again."""
     import lightning as L
     from lightning.pytorch.loggers import CSVLogger
 
-    from .runtime import progress_enabled
+    from .runtime import keep_freed_memory, progress_enabled
+
+    keep_freed_memory()
 
     return L.Trainer(
         accelerator=scale.accelerator, devices=scale.devices, strategy=scale.strategy,
