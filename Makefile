@@ -12,7 +12,7 @@ RUN_DIR ?= runs/default
 SEEDS ?= 0 1 2 3 4
 # The main job, in order; each notebook reads what the previous ones wrote to RUN_DIR.
 BEFORE_SWEEP := 10_data_prep 20_pretrain_ssmdp 30_cache_latents
-AFTER_SWEEP := 50_report 70_generation 80_eeg_encoder_pretrain 85_eeg_to_image
+AFTER_SWEEP := 45_controls 50_report 70_generation 80_eeg_encoder_pretrain 85_eeg_to_image
 PAPERMILL = cd notebooks && EEGDM_PROGRESS=0 ../$(BIN)/papermill --no-progress-bar -k $(KERNEL) -f ../$(PARAMS) -p run_dir ../$(RUN_DIR)
 # $(call notebook,name,output name,extra papermill arguments): run one notebook, log its time
 # (papermill's notes on parameters that belong to other notebooks are filtered out)

@@ -71,20 +71,26 @@ def weights_sha256(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
+def block_activity(backbone, x: torch.Tensor, t: torch.Tensor, channel: torch.Tensor, rate: float = 1.0):
+    """Yield each block's (gate, filter) activity [M, L, H] for inputs [M, 1, L], one block at a time."""
+    cond = backbone.condition(t, channel)  # [M, 1, D]
+    h = backbone.in_layer(x.transpose(1, 2))  # [M, L, H]
+    for block in backbone.blocks:
+        h, _, gate, filt = block(h, cond, rate)
+        yield gate, filt
+
+
 @torch.no_grad()
 def pooled_activations(backbone, x: torch.Tensor, t: torch.Tensor, channel: torch.Tensor, query: str,
                        window: int, reduction: str, rate: float = 1.0) -> torch.Tensor:
     """[M, 1, L] -> [M, n_layer, P, H]: each block's activations reduced over pool windows.
 
     Reduced block by block, so the full [M, n_layer, L, H] activity is never held."""
-    cond = backbone.condition(t, channel)  # [M, 1, D]
-    h = backbone.in_layer(x.transpose(1, 2))  # [M, L, H]
-    L = h.shape[1]
+    L = x.shape[-1]
     if L % window:
         raise ValueError(f"window length {L} is not a multiple of the pool window {window}")
     pooled = []
-    for block in backbone.blocks:
-        h, _, gate, filt = block(h, cond, rate)
+    for gate, filt in block_activity(backbone, x, t, channel, rate):
         act = (gate if query == "gate" else filt).unflatten(1, (L // window, window))  # [M, P, window, H]
         pooled.append(act.std(dim=2) if reduction == "std" else act.mean(dim=2))  # [M, P, H]
     return torch.stack(pooled, dim=1)  # [M, n_layer, P, H]

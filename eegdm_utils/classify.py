@@ -42,10 +42,15 @@ class FinetuneConfig:
     grad_clip: float = 3.0
     ema_beta: float = 0.999
     patience: int = 3
-    warmup_epochs: int = 20  # early stopping only looks after this many epochs
+    warmup_epochs: int = 20  # early stopping looks from this epoch index on (the reference's warm-up)
+    class_weight: str = "none"  # "none" (reference) | "balanced": cross-entropy weights n / (C * n_c)
     seed: int = 0
     label_fraction: float = 1.0
     label_seed: int = 4523  # the labelled subset does not move with the model seed
+
+    def __post_init__(self):
+        if self.class_weight not in ("none", "balanced"):
+            raise ValueError(f"class_weight must be none or balanced, not {self.class_weight!r}")
 
 
 def label_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -63,7 +68,8 @@ def label_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 
 
 class WarmupEarlyStopping(EarlyStopping):
-    """Early stopping that only starts counting after ``warmup_epochs`` epochs."""
+    """Early stopping that ignores epoch indices below ``warmup_epochs`` (as the reference's
+    EarlyStoppingWithWarmup: with 20, the first check is at epoch index 20)."""
 
     def __init__(self, warmup_epochs: int, **kwargs):
         super().__init__(**kwargs)
@@ -71,7 +77,7 @@ class WarmupEarlyStopping(EarlyStopping):
 
     def _run_early_stopping_check(self, trainer) -> None:
         # the one place both of Lightning's check points (train or validation epoch end) go through
-        if trainer.current_epoch + 1 >= self.warmup_epochs:
+        if trainer.current_epoch >= self.warmup_epochs:
             super()._run_early_stopping_check(trainer)
 
 
@@ -79,10 +85,11 @@ class ClassifierModule(L.LightningModule):
     """Any network ``net(x, present) -> logits`` with the EEGDM fine-tuning recipe."""
 
     def __init__(self, net: torch.nn.Module, config: FinetuneConfig, param_groups, n_classes: int,
-                 describe: dict | None = None):
+                 describe: dict | None = None, class_weights: torch.Tensor | None = None):
         super().__init__()
         self.save_hyperparameters({"finetune": asdict(config), "describe": describe or {}})
         self.net, self.config, self.n_classes = net, config, n_classes
+        self.register_buffer("class_weights", class_weights, persistent=False)
         self._groups = param_groups
         self.ema = EMA(net, beta=config.ema_beta, include_online_model=False)
         self._val = []
@@ -93,6 +100,8 @@ class ClassifierModule(L.LightningModule):
     def training_step(self, batch, batch_idx):
         x, present, y, weight = batch  # weight: annotation lines this example stands for
         losses = F.cross_entropy(self.net(x, present), y, label_smoothing=self.config.label_smoothing, reduction="none")
+        if self.class_weights is not None:
+            weight = weight * self.class_weights[y]  # a class-weighted mean, as cross_entropy(weight=...)
         loss = (losses * weight).sum() / weight.sum()
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
@@ -152,6 +161,15 @@ class _Loaders(L.LightningDataModule):
         return DataLoader(self.val_set, batch_size=256, shuffle=False)
 
 
+def class_weights(train_set, n_classes: int) -> torch.Tensor:
+    """Balanced class weights n / (C * n_c) over the annotation lines of ``train_set`` (0 for absent classes)."""
+    counts = np.bincount(train_set.labels, weights=train_set.weights, minlength=n_classes)  # lines per class
+    present = counts > 0
+    w = np.zeros(n_classes)
+    w[present] = counts.sum() / (present.sum() * counts[present])
+    return torch.tensor(w, dtype=torch.float32)
+
+
 def fit_classifier(net, train_set: Dataset, val_set: Dataset, config: FinetuneConfig, param_groups, out_dir,
                    n_classes: int, scale=None, describe: dict | None = None):
     """Train with early stopping; returns (module with the best-kappa EMA weights, epochs run, log dir)."""
@@ -160,7 +178,8 @@ def fit_classifier(net, train_set: Dataset, val_set: Dataset, config: FinetuneCo
     quiet_lightning()
     out_dir = Path(out_dir)
     L.seed_everything(config.seed, verbose=False)
-    module = ClassifierModule(net, config, param_groups, n_classes, describe)
+    module = ClassifierModule(net, config, param_groups, n_classes, describe,
+                              class_weights(train_set, n_classes) if config.class_weight == "balanced" else None)
     best = ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="best", monitor="val_kappa", mode="max",
                            save_top_k=1, save_last=False)
     stop = WarmupEarlyStopping(config.warmup_epochs, monitor="val_kappa", mode="max", patience=config.patience)

@@ -110,10 +110,11 @@ def plot_confusion(matrix: np.ndarray, class_names, title: str = "", normalize: 
         fig, ax = plt.subplots(figsize=(4.6, 4))
     else:
         fig = ax.figure
+    rows = [f"{c} (n={int(n)})" for c, n in zip(class_names, m.sum(axis=1))] if normalize else class_names
     sns.heatmap(shown, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", vmin=0,
-                vmax=1 if normalize else None, xticklabels=class_names, yticklabels=class_names,
+                vmax=1 if normalize else None, xticklabels=class_names, yticklabels=rows,
                 cbar=False, ax=ax, annot_kws={"fontsize": 7})
     ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.set_ylabel("true class (lines)" if normalize else "true class")
     ax.set_title(title or ("Confusion matrix (row-normalised)" if normalize else "Confusion matrix"))
     return fig

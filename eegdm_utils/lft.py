@@ -14,12 +14,15 @@ updates them. Then the P x 16 tokens, plus a learnable positional embedding, go 
 parameters.
 
 The channel tokens are the cached activity itself: the std of each block's gate over a pool,
-small (at most about 0.5) and of very different scale from layer to layer. They are
-layer-normalised over H without learnable parameters before anything attends to them
-(``channel_norm``; the parameter count is unchanged). Without it, on the simulated corpus at
-the default scale, the LFT reached a validation kappa of 0.40 with all labels and collapsed
-to one class with 10% of them, where a standardised linear probe on the same latents reaches
-0.48; with it, 0.67 and 0.62. ``channel_norm=False`` gives the literal variant.
+small (at most about 0.5) and of very different scale from layer to layer. The reference feeds
+them as they are (``channel_norm="none"``, the paper configuration). Options:
+``"log-standard"`` takes their log and standardises each (layer, unit) with the training cache's
+mean and std (:meth:`LatentFusionTransformer.fit_token_statistics`; buffers, no parameters), so
+a token keeps its amplitude relative to other windows and channels; ``"standard"`` does the same
+without the log; ``"layer"`` layer-normalises each token over H, which removes its overall level.
+The cross-attention over channel tokens does not know which channel a token came from (only the
+backbone's channel conditioning marks it); ``channel_embed`` adds the reference's optional
+learnable channel embedding (per channel, or per hemisphere: "mirror").
 
 Ablation options: ``fusion="none"`` (no fusion blocks: every (layer, pool, channel) token
 goes to the final blocks, with a positional embedding), ``fusion="mean"`` (the layers'
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -51,11 +55,21 @@ class LFTConfig:
     fusion: str = "layer"  # "layer" (paper) | "mean" | "none"
     layers: tuple[int, ...] | None = None  # use only these backbone layers
     dropout: float = 0.0
-    channel_norm: bool = True  # layer-normalise the channel tokens (no parameters) before use
+    channel_norm: str = "none"  # "none" (paper) | "log-standard" | "standard" | "layer" (LayerNorm over H)
+    channel_embed: str = "none"  # "none" (paper) | "channel" (one per channel) | "mirror" (one per hemisphere)
+    init: str = "uniform"  # fusion tokens and positions: "uniform" U[0,1) (reference) | "normal" N(0, 0.02^2)
 
     def __post_init__(self):
         if self.fusion not in ("layer", "mean", "none"):
             raise ValueError(f"fusion must be layer, mean or none, not {self.fusion!r}")
+        if self.channel_embed not in ("none", "channel", "mirror"):
+            raise ValueError(f"channel_embed must be none, channel or mirror, not {self.channel_embed!r}")
+        if self.channel_norm is True or self.channel_norm is False:  # the earlier boolean switch
+            self.channel_norm = "layer" if self.channel_norm else "none"
+        if self.channel_norm not in ("layer", "standard", "log-standard", "none"):
+            raise ValueError(f"channel_norm must be layer, standard, log-standard or none, not {self.channel_norm!r}")
+        if self.init not in ("uniform", "normal"):
+            raise ValueError(f"init must be uniform or normal, not {self.init!r}")
         if self.layers is not None:
             self.layers = tuple(int(i) for i in self.layers)
             bad = [i for i in self.layers if not 0 <= i < self.n_layer]
@@ -119,10 +133,25 @@ class LatentFusionTransformer(nn.Module):
             n_fusion = 1 if c.fusion == "mean" else c.used_layers
             n_positions = c.n_pool * c.n_tokens
             self.fusion_blocks = nn.ModuleList(FusionBlock(H, c.n_heads, c.ff_mult, c.dropout) for _ in range(n_fusion))
-            self.fusion_tokens = nn.Parameter(torch.randn(c.n_pool, c.n_tokens, H) * 0.02)  # [P, T, H]
-        self.position = nn.Parameter(torch.randn(n_positions, H) * 0.02)
+            self.fusion_tokens = nn.Parameter(self._init(c.n_pool, c.n_tokens, H))  # [P, T, H]
+        self.position = nn.Parameter(self._init(n_positions, H))
+        # per (layer, unit) statistics of the training cache ("standard" norms; set by fit_token_statistics)
+        self.register_buffer("token_mean", torch.zeros(c.used_layers, H))
+        self.register_buffer("token_std", torch.ones(c.used_layers, H))
+        if c.channel_embed == "none":
+            self.channel_embedding = None
+        else:
+            # the reference's optional channel position embedding: per channel, or per hemisphere
+            # ("mirror": the first electrode's number odd = left, even = right)
+            index = torch.arange(c.n_channels) if c.channel_embed == "channel" else hemisphere_index()
+            self.register_buffer("channel_index", index, persistent=False)
+            self.channel_embedding = nn.Parameter(self._init(int(index.max()) + 1, H))
         self.final_blocks = nn.ModuleList(SelfAttentionBlock(H, c.n_heads, c.ff_mult, c.dropout) for _ in range(c.n_final))
         self.head = nn.Linear(H, c.n_classes)
+
+    def _init(self, *shape: int) -> torch.Tensor:
+        # the reference draws its learnable tokens and positions from torch.rand (U[0, 1))
+        return torch.rand(shape) if self.config.init == "uniform" else torch.randn(shape) * 0.02
 
     def forward(self, latents: torch.Tensor, present: torch.Tensor | None = None) -> torch.Tensor:
         """latents [B, n, P, K, H] (missing channels may hold anything), present [B, K] bool -> logits [B, C]."""
@@ -134,8 +163,14 @@ class LatentFusionTransformer(nn.Module):
             raise ValueError(f"latents of shape {tuple(latents.shape)} do not fit the LFT "
                              f"(pools {c.n_pool}, channels {c.n_channels}, width {c.d_model})")
         missing = None if present is None else ~present.bool()  # [B, K]
-        if c.channel_norm:
+        if c.channel_norm == "layer":
             latents = nn.functional.layer_norm(latents, (H,))
+        elif c.channel_norm != "none":
+            if c.channel_norm == "log-standard":
+                latents = torch.log(latents.clamp_min(1e-6))
+            latents = (latents - self.token_mean[:, None, None]) / self.token_std[:, None, None]  # [n, 1, 1, H]
+        if self.channel_embedding is not None:
+            latents = latents + self.channel_embedding[self.channel_index]  # [K, H] over B, n, P
         if missing is not None:
             latents = latents.masked_fill(missing[:, None, None, :, None], 0.0)
         if c.fusion == "none":
@@ -149,6 +184,26 @@ class LatentFusionTransformer(nn.Module):
             tokens = block(tokens)
         return self.head(tokens.mean(dim=1))  # [B, C]
 
+    @torch.no_grad()
+    def fit_token_statistics(self, latents, present) -> None:
+        """Set the "standard" norms' per (layer, unit) mean and std from training latents
+        [N, n, P, K, H] (array or memmap; missing channels excluded via ``present`` [N, K]).
+        Does nothing for the other norms. No labels are used."""
+        c = self.config
+        if c.channel_norm not in ("standard", "log-standard"):
+            return
+        x = torch.as_tensor(np.asarray(latents, dtype=np.float32))
+        if c.layers is not None:
+            x = x[:, list(c.layers)]
+        if c.channel_norm == "log-standard":
+            x = torch.log(x.clamp_min(1e-6))
+        keep = torch.as_tensor(np.asarray(present, dtype=bool))[:, None, None, :, None].expand_as(x)  # [N, n, P, K, H]
+        x = torch.where(keep, x, torch.nan).transpose(0, 1).reshape(x.shape[1], -1, x.shape[-1])  # [n, N*P*K, H]
+        self.token_mean.copy_(torch.nanmean(x, dim=1))
+        centred = torch.nan_to_num(x - self.token_mean[:, None], nan=0.0)
+        count = keep.transpose(0, 1).reshape(x.shape[0], -1, x.shape[-1]).sum(1).clamp_min(2)
+        self.token_std.copy_((centred.pow(2).sum(1) / (count - 1)).sqrt().clamp_min(1e-6))
+
     def fuse(self, latents: torch.Tensor, missing: torch.Tensor | None) -> torch.Tensor:
         """The fusion step: pools folded into the batch, tokens carried through the layers."""
         B, n, P, K, H = latents.shape
@@ -159,6 +214,14 @@ class LatentFusionTransformer(nn.Module):
             channels = latents[:, i].reshape(B * P, K, H)  # layer i's channel tokens, per pool
             tokens = block(tokens, channels, mask)
         return tokens.reshape(B, P * T, H)
+
+
+def hemisphere_index() -> torch.Tensor:
+    """[22] 0 = left, 1 = right, by the number of each TCP channel's first electrode (the
+    reference's "mirror" channel embedding; midline-free in the TCP montage)."""
+    from .montage import TCP_PAIRS
+
+    return torch.tensor([1 - int(a[-1]) % 2 for a, _ in TCP_PAIRS])
 
 
 def no_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:

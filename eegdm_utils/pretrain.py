@@ -29,7 +29,7 @@ class PretrainConfig:
     model: SSMDPConfig = field(default_factory=SSMDPConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     lr: float = 1.0e-4
-    weight_decay: float = 0.01
+    weight_decay: float = 0.0  # the reference's AdamW weight decay
     ssm_lr: float | None = None  # None: the same as lr
     grad_clip: float = 1.0
     ema_beta: float = 0.999

@@ -10,6 +10,27 @@ from .runtime import read_json
 
 METRICS = ("kappa", "balanced_accuracy", "weighted_f1")
 
+# The rows every classification report carries (notebook 40 trains the first three per seed,
+# notebook 45 fits the readouts): the method, a supervised network, the untrained-backbone
+# control, and the readouts that say what the inputs hold without any deep learning.
+EEGDM = "EEGDM"
+UNTRAINED = "EEGDM, untrained backbone"
+EEGNET = "EEGNet"
+BAND_POWER = "band powers + logistic regression"
+PROBE = "linear probe, pretrained cache"
+PROBE_UNTRAINED = "linear probe, untrained cache"
+REQUIRED_METHODS = (EEGDM, UNTRAINED, EEGNET, BAND_POWER, PROBE, PROBE_UNTRAINED)
+
+
+def check_rows(results, label_fractions) -> None:
+    """Raise naming every (method, label fraction) of :data:`REQUIRED_METHODS` that ``results`` lacks."""
+    have = {(m, round(float(f), 6)) for m, f in zip(results["method"], results["label_fraction"])}
+    missing = [f"{m} ({f:.0%} labels)" for m in REQUIRED_METHODS for f in label_fractions
+               if (m, round(float(f), 6)) not in have]
+    if missing:
+        raise ValueError(f"the report lacks rows: {', '.join(missing)}; run notebook 40 (make sweep) and "
+                         "notebook 45 with this run_dir")
+
 # Puah et al. 2025 (EEGDM), TUEV test set, x100: Cohen's kappa / balanced accuracy / weighted F1.
 PAPER_TUEV = {
     "EEGDM (paper)": (74.23, 75.57, 86.88),
@@ -66,3 +87,62 @@ def summary_table(results):
     import pandas as pd
 
     return pd.DataFrame(rows)
+
+
+def collect_control_results(run_dir: str | Path):
+    """The readout rows of notebook 45 (``run_dir/controls/metrics.json``) in the layout of
+    :func:`collect_seed_results`; readouts have no seed (one deterministic fit per label fraction)."""
+    import pandas as pd
+
+    path = Path(run_dir) / "controls" / "metrics.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no baseline and control readouts; run notebook 45 with this run_dir first")
+    rows = [{"seed": None, "method": r["method"], "label_fraction": r["label_fraction"], **{m: r[m] for m in METRICS},
+             "val_kappa": r["val_kappa"], "epochs": None, "confusion": np.array(r["confusion"])}
+            for r in read_json(path)["results"]]
+    return pd.DataFrame(rows)
+
+
+def recall_table(results, class_names):
+    """Mean per-class test recall over seeds, per (method, label fraction)."""
+    import pandas as pd
+
+    from .controls import per_class_recall
+
+    rows = []
+    for (method, fraction), group in results.groupby(["method", "label_fraction"], sort=False):
+        recall = np.nanmean(np.stack([per_class_recall(c) for c in group["confusion"]]), axis=0)
+        rows.append({"method": method, "labels": f"{fraction:.0%}", **dict(zip(class_names, recall))})
+    return pd.DataFrame(rows)
+
+
+def target_checks(table, recalls, label_fractions, min_recall: float = 0.2):
+    """The claims a report must back, each True or False from the numbers: EEGDM above the band-power
+    pipeline and the untrained-backbone control on kappa and balanced accuracy by more than the
+    larger seed std of the two, every class recalled at least ``min_recall`` (mean over seeds), and
+    the LFT at least as good as a linear probe on the same cache (kappa)."""
+    import pandas as pd
+
+    def row(method, fraction):
+        found = table[(table.method == method) & (table.labels == f"{fraction:.0%}")]
+        return found.iloc[0] if len(found) else None
+
+    checks = []
+    for fraction in label_fractions:
+        ours = row(EEGDM, fraction)
+        for other in (BAND_POWER, UNTRAINED):
+            theirs = row(other, fraction)
+            for m in ("kappa", "balanced_accuracy"):
+                margin = ours[f"{m}_mean"] - theirs[f"{m}_mean"]
+                needed = max(ours[f"{m}_std"], theirs[f"{m}_std"])
+                checks.append({"labels": f"{fraction:.0%}", "claim": f"EEGDM above {other} ({m.replace('_', ' ')})",
+                               "measured": f"{margin:+.2f} (needs > {needed:.2f})", "holds": bool(margin > needed)})
+        rec = recalls[(recalls.method == EEGDM) & (recalls.labels == f"{fraction:.0%}")].iloc[0]
+        worst = min((rec[c], c) for c in recalls.columns[2:])
+        checks.append({"labels": f"{fraction:.0%}", "claim": f"EEGDM recalls every class >= {min_recall}",
+                       "measured": f"lowest {worst[1]} {worst[0]:.2f}", "holds": bool(worst[0] >= min_recall)})
+        probe = row(PROBE, fraction)
+        margin = ours["kappa_mean"] - probe["kappa_mean"]
+        checks.append({"labels": f"{fraction:.0%}", "claim": "LFT at least as good as the linear probe on its cache (kappa)",
+                       "measured": f"{margin:+.2f}", "holds": bool(margin >= 0)})
+    return pd.DataFrame(checks)

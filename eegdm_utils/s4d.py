@@ -16,9 +16,13 @@ kernel, flipped, as in the S4 reference implementation. The FFTs are torch.fft's
 every device, inside a custom autograd function whose backward reuses the forward's
 spectra.
 
-``rate`` rescales dt: a layer trained at 200 Hz applied to a recording at ``fs`` Hz uses
-``rate = 200 / fs`` (e.g. 200/190 for 190 Hz), so that a mode keeps its physical
-frequency and decay per second rather than per sample.
+``rate`` multiplies dt. The EEGDM reference's reduced-sampling test resamples to
+``200 * rate`` Hz and passes the same ``rate`` to the layer: ``rate = fs / 200`` (0.95 for
+190 Hz, :func:`reference_rate`). Note that this shortens dt at a lower rate, where keeping a
+mode's frequency per second would lengthen it (``200 / fs``); the reference's convention is
+the one its Table VIII was measured with.
+
+C is drawn complex standard normal (variance 1/2 per real component), as the S4 reference.
 
 Shape letters: B batch, H channels, L length, N complex modes, c kernel directions.
 """
@@ -137,6 +141,11 @@ class _Vandermonde(torch.autograd.Function):
         return (W * S1).sum(1).conj(), S0.conj(), None
 
 
+def reference_rate(fs: float, trained_fs: float = 200.0) -> float:
+    """The ``rate`` the EEGDM reference uses for a recording at ``fs`` Hz: ``fs / 200``."""
+    return fs / trained_fs
+
+
 class S4DKernel(nn.Module):
     """The parameters of S4D-Lin and the kernel they define."""
 
@@ -151,7 +160,7 @@ class S4DKernel(nn.Module):
         self.log_neg_A_real = nn.Parameter(torch.full((H, N), math.log(0.5)))  # A_real = -exp(.) = -1/2
         self.A_imag = nn.Parameter(math.pi * torch.arange(N, dtype=torch.float32).repeat(H, 1))  # [H, N]
         self.B = nn.Parameter(torch.view_as_real(torch.ones(H, N, dtype=torch.cfloat)).clone())  # [H, N, 2]
-        C = torch.randn(channels, H, N, dtype=torch.cfloat) * math.sqrt(0.5)
+        C = torch.randn(channels, H, N, dtype=torch.cfloat)  # variance 1/2 per component
         self.C = nn.Parameter(torch.view_as_real(C).clone())  # [c, H, N, 2]
 
     def discrete(self, rate: float = 1.0):

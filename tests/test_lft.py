@@ -5,7 +5,7 @@ import torch
 from eegdm_utils.classify import label_subset
 from eegdm_utils.lft import LatentFusionTransformer, LFTConfig, no_decay_groups
 
-SMALL = LFTConfig(d_model=16, n_layer=3, n_pool=5, n_tokens=4, n_heads=2, n_final=1)
+SMALL = LFTConfig(d_model=16, n_layer=3, n_pool=5, n_tokens=4, n_heads=2, n_final=1, channel_norm="layer")
 
 
 def test_paper_configuration_parameter_count():
@@ -38,6 +38,39 @@ def test_channel_norm_makes_the_lft_blind_to_the_scale_of_each_token(fusion):
     scale = torch.tensor([1.0, 7.0, 0.5])[None, :, None, None, None] * (1 + torch.rand(2, 1, 5, 22, 1))
     assert torch.allclose(model(x * scale), model(x), atol=1e-3)  # up to the eps
     assert not torch.allclose(literal(x * scale), literal(x), atol=1e-2)
+
+
+def test_reference_init_of_tokens_and_positions_is_uniform_on_0_1():
+    torch.manual_seed(0)
+    model = LatentFusionTransformer(LFTConfig())  # paper configuration
+    for p in (model.fusion_tokens, model.position):
+        assert p.min() >= 0 and p.max() < 1 and abs(p.mean().item() - 0.5) < 0.01
+    normal = LatentFusionTransformer(LFTConfig(init="normal"))
+    assert normal.fusion_tokens.std().item() == pytest.approx(0.02, rel=0.05)
+
+
+@pytest.mark.parametrize("kind, n_embeddings", [("channel", 22), ("mirror", 2)])
+def test_channel_embedding_tells_the_lft_which_channel_a_token_came_from(kind, n_embeddings):
+    torch.manual_seed(0)
+    blind = LatentFusionTransformer(SMALL).eval()
+    seeing = LatentFusionTransformer(LFTConfig(**{**SMALL.__dict__, "channel_embed": kind})).eval()
+    assert seeing.channel_embedding.shape == (n_embeddings, 16)
+    x = torch.randn(2, 3, 5, 22, 16)
+    swapped = x.clone()
+    swapped[:, :, :, [0, 4]] = x[:, :, :, [4, 0]]  # FP1-F7 <-> FP2-F8: left and right
+    # cross-attention alone is blind to the order of the channel tokens ...
+    assert torch.allclose(blind(swapped), blind(x), atol=1e-5)
+    # ... the embedding is what makes a left-right swap visible
+    assert not torch.allclose(seeing(swapped), seeing(x), atol=1e-4)
+
+
+def test_hemisphere_index_of_the_tcp_montage():
+    from eegdm_utils.lft import hemisphere_index
+
+    left = {"FP1-F7", "F7-T3", "T3-T5", "T5-O1", "A1-T3", "T3-C3", "C3-CZ", "FP1-F3", "F3-C3", "C3-P3", "P3-O1"}
+    from eegdm_utils.montage import TCP_NAMES
+
+    assert hemisphere_index().tolist() == [0 if name in left else 1 for name in TCP_NAMES]
 
 
 def test_layer_subset_and_shapes():
@@ -86,4 +119,42 @@ def test_early_stopping_waits_for_the_warm_up(monkeypatch):
     stop = WarmupEarlyStopping(20, monitor="val_kappa", mode="max", patience=3)
     for epoch in range(25):
         stop._run_early_stopping_check(SimpleNamespace(current_epoch=epoch))
-    assert checked == list(range(19, 25))  # from the 20th epoch on
+    assert checked == list(range(20, 25))  # from epoch index 20 on, as the reference's EarlyStoppingWithWarmup
+
+
+def test_balanced_class_weights_count_annotation_lines():
+    from types import SimpleNamespace
+
+    from eegdm_utils.classify import FinetuneConfig, class_weights
+
+    # 3 examples of class 0 standing for 1 + 1 + 2 lines, one of class 2 for 4 lines, class 1 absent
+    data = SimpleNamespace(labels=np.array([0, 0, 0, 2]), weights=np.array([1.0, 1.0, 2.0, 4.0]))
+    w = class_weights(data, 3)
+    assert w.tolist() == pytest.approx([8 / (2 * 4), 0.0, 8 / (2 * 4)])
+    data.weights = np.array([1.0, 1.0, 1.0, 1.0])
+    assert class_weights(data, 3).tolist() == pytest.approx([4 / (2 * 3), 0.0, 4 / (2 * 1)])
+    with pytest.raises(ValueError, match="class_weight"):
+        FinetuneConfig(class_weight="inverse")
+
+
+def test_standard_token_norm_uses_training_statistics_per_layer_and_unit_without_missing_channels():
+    rng = np.random.default_rng(0)
+    latents = rng.uniform(0.05, 0.5, size=(6, 3, 5, 22, 16)).astype(np.float32)
+    latents[:, 1] *= 10  # layers of very different scale
+    present = np.ones((6, 22), dtype=bool)
+    present[:2, 8] = False
+    latents[:2, :, :, 8] = 1e4  # a missing channel's content must not enter the statistics
+    model = LatentFusionTransformer(LFTConfig(**{**SMALL.__dict__, "channel_norm": "log-standard"}))
+    model.fit_token_statistics(latents, present)
+    logs = np.log(latents).transpose(1, 0, 2, 3, 4)  # [n, N, P, K, H]
+    kept = np.broadcast_to(present[None, :, None, :, None], logs.shape)
+    for layer in range(3):
+        values = logs[layer][kept[layer]].reshape(-1, 16)
+        assert np.allclose(model.token_mean[layer].numpy(), values.mean(0), atol=1e-4)
+        assert np.allclose(model.token_std[layer].numpy(), values.std(0, ddof=1), atol=1e-4)
+    # a token's amplitude survives the norm (a layer norm over H would remove a common factor)
+    x = torch.from_numpy(latents[2:4])
+    model.eval()
+    assert not torch.allclose(model(2 * x), model(x), atol=1e-4)
+    layer_norm = LatentFusionTransformer(LFTConfig(**{**SMALL.__dict__, "channel_norm": "layer"})).eval()
+    assert torch.allclose(layer_norm(2 * x), layer_norm(x), atol=1e-4)

@@ -56,3 +56,36 @@ def test_shared_names_have_one_type():
     for nb, declared in ALL.items():
         for key, kind in declared.items():
             assert seen.setdefault(key, kind) == kind, f"{key} is {seen[key]} in one notebook and {kind} in {nb}"
+
+
+# The EEGDM reference (jhpuah/EEGDM at 976a5f4: conf/pretrain/base.yaml, conf/cache/base.yaml,
+# conf/finetune/base.yaml, model/classifier.py), written out here so that params/paper.yaml is
+# checked against it, not against itself.
+REFERENCE = {
+    "d_model": 128, "d_state": 128, "n_layer": 20, "d_cond": 512, "d_cond_embed": 128,
+    "beta_schedule": "squaredcos_cap_v2", "mu_law": True, "pretrain_lr": 1.0e-4, "pretrain_batch_size": 108,
+    "pretrain_weight_decay": 0.0, "ema_after": 100, "ema_every": 10, "precision": "32-true",
+    "t": 1, "input_mode": "clean", "query": "gate", "reduction": "std",
+    "finetune_epochs": 50, "warmup_epochs": 20, "patience": 3, "lft_batch_size": 256, "max_lr": 5.0e-4,
+    "lft_tokens": 16, "lft_heads": 8, "lft_final_blocks": 8, "fusion": "layer", "lft_init": "uniform",
+    "channel_norm": "none", "channel_embed": "none", "class_weight": "none",
+}
+
+
+def test_paper_configuration_is_the_reference():
+    paper = yaml.safe_load((REPO / "params" / "paper.yaml").read_text())
+    differ = {k: (paper.get(k), v) for k, v in REFERENCE.items() if paper.get(k) != v}
+    assert not differ, f"params/paper.yaml differs from the reference (ours, reference): {differ}"
+
+
+def test_code_defaults_are_the_reference_recipe():
+    from eegdm_utils.classify import FinetuneConfig
+    from eegdm_utils.lft import LFTConfig
+    from eegdm_utils.pretrain import PretrainConfig
+
+    f = FinetuneConfig()
+    assert (f.max_lr, f.pct_start, f.weight_decay, tuple(f.betas), f.label_smoothing, f.grad_clip, f.ema_beta,
+            f.patience, f.warmup_epochs, f.class_weight) == (5e-4, 0.1, 0.05, (0.9, 0.98), 0.1, 3.0, 0.999, 3, 20, "none")
+    p = PretrainConfig()
+    assert (p.weight_decay, p.grad_clip, p.ema_beta, p.ema_after, p.ema_every) == (0.0, 1.0, 0.999, 100, 10)
+    assert (LFTConfig().init, LFTConfig().channel_embed) == ("uniform", "none")

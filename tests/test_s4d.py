@@ -146,3 +146,13 @@ def test_kernel_gradients(L):
                                           (L, 1.3))
 
     assert torch.autograd.gradcheck(f, tuple(p.detach().clone().requires_grad_() for p in params))
+
+
+def test_C_is_complex_standard_normal_as_the_reference():
+    """The S4 reference draws C with torch.randn(..., dtype=cfloat): variance 1/2 per real component."""
+    from eegdm_utils.s4d import S4DKernel
+
+    torch.manual_seed(0)
+    C = S4DKernel(256, 128).C.detach()  # [c, H, N, 2]
+    assert C.var().item() == pytest.approx(0.5, rel=0.03)
+    assert C[..., 0].mean().abs().item() < 0.01

@@ -1,0 +1,197 @@
+"""Baselines and controls that every classification result here stands beside.
+
+- **Band-power pipeline** (no deep learning): log power of every channel in six bands
+  (0.5-4, 4-8, 8-13, 13-30, 30-45, 45-75 Hz) over the event second, plus the channel's
+  largest and smallest value there, standardised, then a class-balanced logistic regression.
+- **Linear probe on a latent cache**: the log of the cached activity of the event's pool,
+  every layer and channel kept (n x K x H features), with the same readout. It measures what
+  the cache holds, independently of the LFT that is trained on it.
+- The **untrained-backbone control** is the same cache + LFT recipe on an SSMDP that was never
+  trained: :func:`untrained_denoiser` gives the network that pretraining starts from.
+
+The readout's one hyper-parameter, the inverse regularisation ``C``, is chosen on the
+validation split (kappa); the test split is scored once. Examples are (window, label) pairs
+weighted by the annotation lines they stand for (``datasets.merge_lines``), so that the
+readout is fitted and scored per annotation line, as the networks are.
+
+Shape letters: N windows, K channels, L samples, n layers, P pools, H width, F features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from scipy.signal import periodogram
+from threadpoolctl import threadpool_limits
+
+from .datasets import merge_lines
+from .metrics import classification_metrics
+
+BANDS_HZ = ((0.5, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 30.0), (30.0, 45.0), (45.0, 75.0))
+C_GRID = (1.0e-3, 1.0e-2, 1.0e-1, 1.0, 10.0)
+DIAGNOSTIC_C_GRID = (1.0e-2, 1.0e-1, 1.0)  # probes that only compare layers, pools and variants
+
+
+def event_samples(window_samples: int, pad_seconds: float = 2.0, sfreq: float = 200.0) -> slice:
+    """The samples of the annotated event in a window [event - pad, event + pad]."""
+    pad = int(round(pad_seconds * sfreq))
+    if window_samples <= 2 * pad:
+        raise ValueError(f"a window of {window_samples} samples has no event between two pads of {pad}")
+    return slice(pad, window_samples - pad)
+
+
+def event_pool(window_samples: int, pool: int = 200, pad_seconds: float = 2.0, sfreq: float = 200.0) -> int:
+    """Index of the pool that holds the start of the event (pool 2 of 5 for 1-s events)."""
+    return event_samples(window_samples, pad_seconds, sfreq).start // pool
+
+
+def band_power_features(windows: np.ndarray, sfreq: float = 200.0, span: slice | None = None) -> np.ndarray:
+    """[N, K, L] (NaN = missing channel) -> [N, K * 8]: six log band powers, max and min per channel.
+
+    Missing channels give NaN features (the readout imputes them)."""
+    x = np.asarray(windows, dtype=np.float64)
+    if span is not None:
+        x = x[..., span]
+    freqs, p = periodogram(x, fs=sfreq, window="hann", axis=-1)  # [F], [N, K, F]
+    bands = [np.log(p[..., (freqs >= lo) & (freqs < hi)].sum(-1) + 1e-12) for lo, hi in BANDS_HZ]  # [N, K] each
+    feats = np.stack(bands + [x.max(-1), x.min(-1)], axis=-1)  # [N, K, 8]
+    return feats.reshape(len(x), -1).astype(np.float32)
+
+
+def cache_probe_features(latents: np.ndarray, pool: int, layers=None) -> np.ndarray:
+    """[N, n, P, K, H] cached activity (NaN = missing) -> [N, n * K * H]: its log in one pool."""
+    x = np.asarray(latents[:, :, pool] if layers is None else latents[:, list(layers), pool], dtype=np.float32)
+    return np.log(np.maximum(x, 1e-6)).reshape(len(x), -1)  # NaN stays NaN
+
+
+@dataclass
+class ReadoutResult:
+    C: float
+    val: dict  # metrics on validation lines at the chosen C
+    val_kappa_by_C: dict
+
+
+class LinearReadout:
+    """Standardise (missing values -> the training mean), then a class-balanced logistic
+    regression whose C is chosen on validation kappa."""
+
+    def __init__(self, n_classes: int, c_grid=C_GRID, max_iter: int = 1000):
+        self.n_classes, self.c_grid, self.max_iter = n_classes, tuple(c_grid), max_iter
+
+    def _standardise(self, X: np.ndarray) -> np.ndarray:
+        X = (X - self.mean) / self.scale
+        return np.nan_to_num(X, nan=0.0)  # missing -> the training mean
+
+    def fit(self, X: np.ndarray, y: np.ndarray, w: np.ndarray, X_val: np.ndarray, y_val: np.ndarray,
+            w_val: np.ndarray) -> ReadoutResult:
+        self.mean = np.nan_to_num(np.nanmean(X, axis=0))  # all-missing features: mean 0, scale 1
+        scale = np.nan_to_num(np.nanstd(X, axis=0))
+        self.scale = np.where(scale > 0, scale, 1.0)
+        with threadpool_limits(1):  # small problems: BLAS threads cost far more than they give (10x here)
+            return self._fit_path(self._standardise(X), y, w, self._standardise(X_val), y_val, w_val)
+
+    def _fit_path(self, Z, y, w, Z_val, y_val, w_val) -> ReadoutResult:
+        from sklearn.linear_model import LogisticRegression
+
+        best, kappas = None, {}
+        # one regularisation path from strong to weak, each fit starting where the last one ended
+        model = LogisticRegression(class_weight="balanced", max_iter=self.max_iter, warm_start=True)
+        for C in sorted(self.c_grid):
+            model.set_params(C=C).fit(Z, y, sample_weight=w)
+            m = classification_metrics(y_val, model.predict(Z_val), self.n_classes, weights=w_val)
+            kappas[C] = round(m["kappa"], 4)
+            if best is None or m["kappa"] > best[1]["kappa"]:
+                best = (C, m, (model.coef_.copy(), model.intercept_.copy()))
+        self.C, self.model = best[0], model
+        self.model.coef_, self.model.intercept_ = best[2]  # the chosen C's solution
+        return ReadoutResult(C=best[0], val=best[1], val_kappa_by_C=kappas)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        with threadpool_limits(1):
+            return self.model.predict(self._standardise(X))
+
+
+def line_examples(lines: dict, indices: np.ndarray | None = None):
+    """Annotation lines (optionally a subset) -> (window index, label, weight) examples."""
+    keep = np.arange(len(lines["label"])) if indices is None else np.asarray(indices)
+    return merge_lines(lines["window"][keep], lines["label"][keep].astype(np.int64))
+
+
+def readout_run(features: dict, lines: dict, n_classes: int, train_indices=None, c_grid=C_GRID) -> dict:
+    """Fit a :class:`LinearReadout` on window features of the train split (lines ``train_indices``),
+    choose C on validation, score every test annotation line once.
+
+    ``features``: split -> [N_split windows, F]; ``lines``: split -> the store's faithful lines.
+    Returns the test metrics with the chosen C and the validation metrics."""
+    w_tr, y_tr, n_tr = line_examples(lines["train"], train_indices)
+    w_va, y_va, n_va = line_examples(lines["val"])
+    readout = LinearReadout(n_classes, c_grid)
+    fitted = readout.fit(features["train"][w_tr], y_tr, n_tr, features["val"][w_va], y_va, n_va)
+    window_pred = readout.predict(features["test"])
+    test = classification_metrics(lines["test"]["label"], window_pred[lines["test"]["window"]], n_classes)
+    return {**test, "C": fitted.C, "val_kappa": fitted.val["kappa"], "val_balanced_accuracy": fitted.val["balanced_accuracy"],
+            "val_kappa_by_C": fitted.val_kappa_by_C}
+
+
+def per_class_recall(confusion) -> np.ndarray:
+    """[C, C] confusion (rows: truth) -> recall per class (NaN where the class has no lines)."""
+    cm = np.asarray(confusion, dtype=float)
+    support = cm.sum(axis=1)
+    return np.divide(np.diag(cm), support, out=np.full(len(cm), np.nan), where=support > 0)
+
+
+def untrained_denoiser(pretrain_config):
+    """The SSMDP that pretraining with ``pretrain_config`` starts from (same seed, same
+    initialisation, no step taken), frozen: the backbone of the untrained control."""
+    from .pretrain import SSMDPModule
+    import lightning as L
+
+    L.seed_everything(pretrain_config.seed, verbose=False)  # as train_ssmdp does before building the module
+    module = SSMDPModule(asdict(pretrain_config))
+    return module.ema.ema_model.eval().requires_grad_(False)
+
+
+def test_latents(backbone, store, cache_config, scheduler, mu_law: bool, progress=None) -> np.ndarray:
+    """Latents [N, n, P, K, H] of every test window through ``backbone``, computed from the raw
+    windows as the test pass of notebook 40 does."""
+    from .cache import window_latents
+
+    windows, present = store.windows("test"), store.present("test")
+    chunks = []
+    starts = range(0, len(windows), cache_config.batch_windows)
+    for start in (progress(starts, desc="test latents") if progress else starts):
+        stop = min(start + cache_config.batch_windows, len(windows))
+        with torch.no_grad():
+            z = window_latents(backbone, np.asarray(windows[start:stop]), present[start:stop], cache_config,
+                               scheduler, mu_law, index0=10**9 + start)
+        chunks.append(z)
+    return np.concatenate(chunks)
+
+
+@torch.no_grad()
+def variant_latents(backbone, store, split: str, pool: int, scheduler, mu_law: bool, batch_windows: int = 8,
+                    progress=None, window: int = 200, t: int = 1) -> dict:
+    """The event pool's activity of every window of ``split`` for the four cache variants, from one
+    pass: {(query, reduction): [N, n, K, H]} with query gate|filter and reduction std|mean (NaN =
+    missing channel). Clean input at step ``t``, as the paper's cache."""
+    from .cache import CacheConfig, backbone_inputs, block_activity
+
+    windows, present = store.windows(split), store.present(split)
+    N, K, _ = windows.shape
+    n, H = len(backbone.blocks), backbone.config.d_model
+    keys = [(q, r) for q in ("gate", "filter") for r in ("std", "mean")]
+    out = {key: np.full((N, n, K, H), np.nan, dtype=np.float32) for key in keys}
+    cells = slice(pool * window, (pool + 1) * window)
+    starts = range(0, N, batch_windows)
+    for start in (progress(starts, desc=f"variants {split}") if progress else starts):
+        pairs = np.argwhere(present[start:start + batch_windows])  # [M, 2] (window, channel)
+        x = torch.from_numpy(np.ascontiguousarray(windows[start + pairs[:, 0], pairs[:, 1]], dtype=np.float32))[:, None]
+        x = backbone_inputs(x, CacheConfig(t=t), scheduler, mu_law)
+        steps = torch.full((len(x),), t, dtype=torch.long)
+        for i, (gate, filt) in enumerate(block_activity(backbone, x, steps, torch.from_numpy(pairs[:, 1]).long())):
+            for q, act in (("gate", gate[:, cells]), ("filter", filt[:, cells])):  # [M, window, H]
+                out[(q, "std")][start + pairs[:, 0], i, pairs[:, 1]] = act.std(dim=1).numpy()
+                out[(q, "mean")][start + pairs[:, 0], i, pairs[:, 1]] = act.mean(dim=1).numpy()
+    return out

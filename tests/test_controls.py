@@ -1,0 +1,126 @@
+"""Baselines and controls: band powers, the linear readout, the untrained backbone, the report's rows."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from eegdm_utils.cache import weights_sha256
+from eegdm_utils.controls import (BANDS_HZ, LinearReadout, band_power_features, cache_probe_features, event_pool,
+                                  event_samples, per_class_recall, readout_run, untrained_denoiser)
+from eegdm_utils.pretrain import PretrainConfig, load_denoiser, train_ssmdp
+from eegdm_utils.report import REQUIRED_METHODS, check_rows
+from eegdm_utils.ssmdp import SSMDPConfig
+
+
+def test_event_second_and_its_pool():
+    assert event_samples(1000) == slice(400, 600)
+    assert event_pool(1000) == 2  # the third of five 1-s pools
+    with pytest.raises(ValueError, match="no event"):
+        event_samples(800)
+
+
+def test_band_powers_of_a_sine_land_in_its_band_with_its_variance():
+    fs, amplitude = 200.0, 3.0
+    t = np.arange(200) / fs
+    x = np.zeros((1, 2, 200))
+    x[0, 0] = amplitude * np.sin(2 * np.pi * 10.0 * t)  # alpha
+    x[0, 1] = np.nan  # a missing channel
+    f = band_power_features(x, fs).reshape(1, 2, 8)
+    bands = f[0, 0, : len(BANDS_HZ)]
+    assert int(np.argmax(bands)) == 2  # 8-13 Hz
+    # Parseval: the band's power (periodogram summed over 1-Hz bins) is the sine's variance A^2 / 2
+    assert np.exp(bands[2]) == pytest.approx(amplitude**2 / 2, rel=0.05)
+    assert f[0, 0, 6] == pytest.approx(amplitude, rel=0.01) and f[0, 0, 7] == pytest.approx(-amplitude, rel=0.01)
+    assert np.isnan(f[0, 1]).all()
+
+
+def test_cache_probe_features_keep_channels_and_layers():
+    latents = np.random.default_rng(0).uniform(0.1, 0.5, size=(3, 4, 5, 22, 8))
+    f = cache_probe_features(latents, pool=2)
+    assert f.shape == (3, 4 * 22 * 8)
+    assert np.allclose(f.reshape(3, 4, 22, 8), np.log(latents[:, :, 2]), atol=1e-6)
+    # a channel-averaged probe could not tell these apart: same mean over channels, swapped channels
+    swapped = latents.copy()
+    swapped[:, :, :, [0, 5]] = latents[:, :, :, [5, 0]]
+    assert not np.allclose(cache_probe_features(swapped, 2), f)
+
+
+def _separable(n, rng, shift):
+    y = rng.integers(0, 3, n)
+    X = rng.normal(size=(n, 5))
+    X[:, 0] += shift * y
+    return X, y
+
+
+def test_readout_chooses_C_on_validation():
+    rng = np.random.default_rng(0)
+    X, y = _separable(300, rng, 2.5)
+    Xv, yv = _separable(150, rng, 2.5)
+    X[:20, 1] = np.nan  # missing features are imputed, not fatal
+    readout = LinearReadout(3, c_grid=(1e-4, 1e-2, 1.0))
+    fitted = readout.fit(X, y, np.ones(len(y)), Xv, yv, np.ones(len(yv)))
+    assert fitted.C == max(fitted.val_kappa_by_C, key=fitted.val_kappa_by_C.get)
+    assert fitted.val["kappa"] > 0.5
+    # the kept solution is the chosen C's, not the last one fitted on the path
+    from sklearn.linear_model import LogisticRegression
+
+    alone = LogisticRegression(C=fitted.C, class_weight="balanced", max_iter=3000).fit(readout._standardise(X), y)
+    assert np.array_equal(readout.predict(Xv), alone.predict(readout._standardise(Xv)))
+
+
+def test_readout_run_scores_every_test_line_once_with_line_weights():
+    rng = np.random.default_rng(1)
+    windows = {"train": 120, "val": 60, "test": 50}
+    features, lines = {}, {}
+    for split, n in windows.items():
+        label = rng.integers(0, 3, n)
+        feats = rng.normal(size=(n, 4))
+        feats[:, 0] += 2.0 * label
+        features[split] = feats
+        repeat = rng.integers(1, 4, n)  # several annotation lines per window
+        lines[split] = {"window": np.repeat(np.arange(n), repeat), "label": np.repeat(label, repeat),
+                        "channel": np.zeros(repeat.sum(), dtype=int)}
+    r = readout_run(features, lines, 3)
+    assert r["n"] == len(lines["test"]["label"])
+    assert r["balanced_accuracy"] > 0.6
+    # the test split never informs the fit: noise as test features leaves C and validation as they were
+    noisy = {**features, "test": rng.normal(size=features["test"].shape)}
+    r2 = readout_run(noisy, lines, 3)
+    assert (r2["C"], r2["val_kappa"]) == (r["C"], r["val_kappa"]) and r2["kappa"] < r["kappa"]
+
+
+def test_per_class_recall():
+    cm = np.array([[3, 1, 0], [0, 0, 0], [2, 2, 4]])
+    r = per_class_recall(cm)
+    assert r[0] == pytest.approx(0.75) and np.isnan(r[1]) and r[2] == pytest.approx(0.5)
+
+
+def test_untrained_denoiser_is_exactly_where_pretraining_starts(tiny_store, tmp_path):
+    """A pretraining run that cannot move its weights (learning rate 0) ends where the control starts."""
+    config = PretrainConfig(model=SSMDPConfig(d_model=8, d_state=4, n_layer=2, d_cond=16, d_cond_embed=8),
+                            batch_size=4, max_steps=1, lr=0.0, seed=3)
+    train_ssmdp(tmp_path, tiny_store, config, val_every=10, max_val_samples=4)
+    trained, _ = load_denoiser(tmp_path / "pretrain" / "ssmdp.ckpt")
+    control = untrained_denoiser(config)
+    assert weights_sha256(control) == weights_sha256(trained)
+    assert not any(p.requires_grad for p in control.parameters())
+    other = untrained_denoiser(PretrainConfig(**{**config.__dict__, "seed": 4}))
+    assert weights_sha256(other) != weights_sha256(control)
+
+
+def _table(methods):
+    return pd.DataFrame([{"method": m, "label_fraction": f} for m in methods for f in (1.0, 0.1)])
+
+
+def test_report_refuses_a_table_without_its_baselines_and_controls():
+    check_rows(_table(REQUIRED_METHODS), [1.0, 0.1])  # complete: passes
+    for dropped in REQUIRED_METHODS:
+        with pytest.raises(ValueError, match=re.escape(dropped)):
+            check_rows(_table([m for m in REQUIRED_METHODS if m != dropped]), [1.0, 0.1])
+    partial = _table(REQUIRED_METHODS)
+    partial = partial[~((partial.method == REQUIRED_METHODS[0]) & (partial.label_fraction == 0.1))]
+    with pytest.raises(ValueError, match="10%"):
+        check_rows(partial, [1.0, 0.1])
