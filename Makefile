@@ -22,7 +22,7 @@ notebook = echo "== $(1) ($(PARAMS) -> $(RUN_DIR)/$(2).ipynb)"; start=$$(date +%
 	  || exit 1; \
 	echo "$(2) $$(( $$(date +%s) - start )) s" | tee -a $(RUN_DIR)/timings.txt
 
-.PHONY: setup run test sweep notebooks clean
+.PHONY: setup run test sweep notebooks clean compute-curve compute-step
 
 setup: $(STAMP)
 
@@ -44,6 +44,22 @@ run: setup
 sweep: setup
 	@mkdir -p $(RUN_DIR)
 	@for seed in $(SEEDS); do $(call notebook,40_finetune_lft,40_finetune_lft_seed$$seed,-p seed $$seed); done
+
+# Pretraining compute curve (after `make run`): notebooks 20, 30 and 45 again with other numbers of
+# pretraining steps, each into RUN_DIR/compute/steps_<N> (figures there too), reusing RUN_DIR's
+# store and untrained-backbone cache; then one table and figure over 0, those, and RUN_DIR's own.
+COMPUTE_STEPS ?= 200 3200
+compute-curve: setup
+	@for steps in $(COMPUTE_STEPS); do d=$(RUN_DIR)/compute/steps_$$steps; mkdir -p $$d; \
+		ln -sfn ../../store $$d/store; ln -sfn ../../cache_untrained $$d/cache_untrained; \
+		$(MAKE) --no-print-directory compute-step PARAMS=$(PARAMS) RUN_DIR=$$d STEPS=$$steps || exit 1; done
+	$(BIN)/python tools/compute_curve.py $(RUN_DIR) $(FIGURES_DIR)
+
+FIGURES_DIR ?= figures
+compute-step:
+	@$(call notebook,20_pretrain_ssmdp,20_pretrain_ssmdp,-p pretrain_steps $(STEPS) -p figures_dir ../$(RUN_DIR)/figures)
+	@$(call notebook,30_cache_latents,30_cache_latents,-p untrained_control False -p figures_dir ../$(RUN_DIR)/figures)
+	@$(call notebook,45_controls,45_controls,-p diagnose_variants False -p figures_dir ../$(RUN_DIR)/figures)
 
 test: setup
 	rm -rf runs/smoke

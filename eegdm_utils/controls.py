@@ -26,6 +26,7 @@ import torch
 from scipy.signal import periodogram
 from threadpoolctl import threadpool_limits
 
+from .classify import evaluate_lines
 from .datasets import merge_lines
 from .metrics import classification_metrics
 
@@ -51,10 +52,9 @@ def band_power_features(windows: np.ndarray, sfreq: float = 200.0, span: slice |
     """[N, K, L] (NaN = missing channel) -> [N, K * 8]: six log band powers, max and min per channel.
 
     Missing channels give NaN features (the readout imputes them)."""
-    x = np.asarray(windows, dtype=np.float64)
-    if span is not None:
-        x = x[..., span]
-    freqs, p = periodogram(x, fs=sfreq, window="hann", axis=-1)  # [F], [N, K, F]
+    x = np.asarray(windows[..., span] if span is not None else windows, dtype=np.float64)
+    freqs, p = periodogram(x, fs=sfreq, window="hann", axis=-1)  # [F], [N, K, F] density
+    p = p * (freqs[1] - freqs[0])  # power per bin, so that a band's sum is its power
     bands = [np.log(p[..., (freqs >= lo) & (freqs < hi)].sum(-1) + 1e-12) for lo, hi in BANDS_HZ]  # [N, K] each
     feats = np.stack(bands + [x.max(-1), x.min(-1)], axis=-1)  # [N, K, 8]
     return feats.reshape(len(x), -1).astype(np.float32)
@@ -129,8 +129,7 @@ def readout_run(features: dict, lines: dict, n_classes: int, train_indices=None,
     w_va, y_va, n_va = line_examples(lines["val"])
     readout = LinearReadout(n_classes, c_grid)
     fitted = readout.fit(features["train"][w_tr], y_tr, n_tr, features["val"][w_va], y_va, n_va)
-    window_pred = readout.predict(features["test"])
-    test = classification_metrics(lines["test"]["label"], window_pred[lines["test"]["window"]], n_classes)
+    test = evaluate_lines(readout.predict(features["test"]), lines["test"], n_classes)
     return {**test, "C": fitted.C, "val_kappa": fitted.val["kappa"], "val_balanced_accuracy": fitted.val["balanced_accuracy"],
             "val_kappa_by_C": fitted.val_kappa_by_C}
 
@@ -146,10 +145,13 @@ def untrained_denoiser(pretrain_config):
     """The SSMDP that pretraining with ``pretrain_config`` starts from (same seed, same
     initialisation, no step taken), frozen: the backbone of the untrained control."""
     from .pretrain import SSMDPModule
-    import lightning as L
 
-    L.seed_everything(pretrain_config.seed, verbose=False)  # as train_ssmdp does before building the module
-    module = SSMDPModule(asdict(pretrain_config))
+    # train_ssmdp seeds everything with this seed before building the module; only torch's RNG
+    # draws the weights. Forked, so that the caller's random state (the next model's
+    # initialisation, its seed) is left as it was.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(pretrain_config.seed)
+        module = SSMDPModule(asdict(pretrain_config))
     return module.ema.ema_model.eval().requires_grad_(False)
 
 
@@ -185,13 +187,15 @@ def variant_latents(backbone, store, split: str, pool: int, scheduler, mu_law: b
     out = {key: np.full((N, n, K, H), np.nan, dtype=np.float32) for key in keys}
     cells = slice(pool * window, (pool + 1) * window)
     starts = range(0, N, batch_windows)
+    device = next(backbone.parameters()).device
     for start in (progress(starts, desc=f"variants {split}") if progress else starts):
         pairs = np.argwhere(present[start:start + batch_windows])  # [M, 2] (window, channel)
         x = torch.from_numpy(np.ascontiguousarray(windows[start + pairs[:, 0], pairs[:, 1]], dtype=np.float32))[:, None]
-        x = backbone_inputs(x, CacheConfig(t=t), scheduler, mu_law)
-        steps = torch.full((len(x),), t, dtype=torch.long)
-        for i, (gate, filt) in enumerate(block_activity(backbone, x, steps, torch.from_numpy(pairs[:, 1]).long())):
+        x = backbone_inputs(x, CacheConfig(t=t), scheduler, mu_law).to(device)
+        steps = torch.full((len(x),), t, dtype=torch.long, device=device)
+        channel = torch.from_numpy(pairs[:, 1]).long().to(device)
+        for i, (gate, filt) in enumerate(block_activity(backbone, x, steps, channel)):
             for q, act in (("gate", gate[:, cells]), ("filter", filt[:, cells])):  # [M, window, H]
-                out[(q, "std")][start + pairs[:, 0], i, pairs[:, 1]] = act.std(dim=1).numpy()
-                out[(q, "mean")][start + pairs[:, 0], i, pairs[:, 1]] = act.mean(dim=1).numpy()
+                out[(q, "std")][start + pairs[:, 0], i, pairs[:, 1]] = act.std(dim=1).cpu().numpy()
+                out[(q, "mean")][start + pairs[:, 0], i, pairs[:, 1]] = act.mean(dim=1).cpu().numpy()
     return out

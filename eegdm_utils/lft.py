@@ -163,12 +163,7 @@ class LatentFusionTransformer(nn.Module):
             raise ValueError(f"latents of shape {tuple(latents.shape)} do not fit the LFT "
                              f"(pools {c.n_pool}, channels {c.n_channels}, width {c.d_model})")
         missing = None if present is None else ~present.bool()  # [B, K]
-        if c.channel_norm == "layer":
-            latents = nn.functional.layer_norm(latents, (H,))
-        elif c.channel_norm != "none":
-            if c.channel_norm == "log-standard":
-                latents = torch.log(latents.clamp_min(1e-6))
-            latents = (latents - self.token_mean[:, None, None]) / self.token_std[:, None, None]  # [n, 1, 1, H]
+        latents = self.normalise_tokens(latents)
         if self.channel_embedding is not None:
             latents = latents + self.channel_embedding[self.channel_index]  # [K, H] over B, n, P
         if missing is not None:
@@ -184,25 +179,40 @@ class LatentFusionTransformer(nn.Module):
             tokens = block(tokens)
         return self.head(tokens.mean(dim=1))  # [B, C]
 
+    def normalise_tokens(self, latents: torch.Tensor) -> torch.Tensor:
+        """The channel tokens [B, n, P, K, H] (layers already selected) as the fusion blocks see them."""
+        c = self.config
+        if c.channel_norm == "layer":
+            return nn.functional.layer_norm(latents, (latents.shape[-1],))
+        if c.channel_norm == "none":
+            return latents
+        if c.channel_norm == "log-standard":
+            latents = torch.log(latents.clamp_min(1e-6))
+        return (latents - self.token_mean[:, None, None]) / self.token_std[:, None, None]  # [n, 1, 1, H]
+
     @torch.no_grad()
-    def fit_token_statistics(self, latents, present) -> None:
+    def fit_token_statistics(self, latents, present, chunk: int = 256) -> None:
         """Set the "standard" norms' per (layer, unit) mean and std from training latents
-        [N, n, P, K, H] (array or memmap; missing channels excluded via ``present`` [N, K]).
-        Does nothing for the other norms. No labels are used."""
+        [N, n, P, K, H] (array or memmap, read ``chunk`` windows at a time; missing channels
+        excluded via ``present`` [N, K]). Does nothing for the other norms. No labels are used."""
         c = self.config
         if c.channel_norm not in ("standard", "log-standard"):
             return
-        x = torch.as_tensor(np.asarray(latents, dtype=np.float32))
-        if c.layers is not None:
-            x = x[:, list(c.layers)]
-        if c.channel_norm == "log-standard":
-            x = torch.log(x.clamp_min(1e-6))
-        keep = torch.as_tensor(np.asarray(present, dtype=bool))[:, None, None, :, None].expand_as(x)  # [N, n, P, K, H]
-        x = torch.where(keep, x, torch.nan).transpose(0, 1).reshape(x.shape[1], -1, x.shape[-1])  # [n, N*P*K, H]
-        self.token_mean.copy_(torch.nanmean(x, dim=1))
-        centred = torch.nan_to_num(x - self.token_mean[:, None], nan=0.0)
-        count = keep.transpose(0, 1).reshape(x.shape[0], -1, x.shape[-1]).sum(1).clamp_min(2)
-        self.token_std.copy_((centred.pow(2).sum(1) / (count - 1)).sqrt().clamp_min(1e-6))
+        layers = slice(None) if c.layers is None else list(c.layers)
+        total = total_sq = count = 0.0
+        for start in range(0, len(latents), chunk):
+            x = np.asarray(latents[start:start + chunk][:, layers], dtype=np.float64)  # [b, n, P, K, H]
+            if c.channel_norm == "log-standard":
+                x = np.log(np.maximum(x, 1e-6))
+            keep = np.asarray(present[start:start + chunk], dtype=bool)[:, None, None, :, None]  # [b, 1, 1, K, 1]
+            x = np.where(keep, x, 0.0)
+            total = total + x.sum(axis=(0, 2, 3))  # [n, H]
+            total_sq = total_sq + (x * x).sum(axis=(0, 2, 3))
+            count = count + keep.sum() * x.shape[2]  # kept tokens per (layer, unit)
+        mean = total / count
+        var = np.maximum(total_sq / count - mean**2, 0.0) * count / max(count - 1, 1)
+        self.token_mean.copy_(torch.from_numpy(mean))
+        self.token_std.copy_(torch.from_numpy(np.sqrt(var)).clamp_min(1e-6))
 
     def fuse(self, latents: torch.Tensor, missing: torch.Tensor | None) -> torch.Tensor:
         """The fusion step: pools folded into the batch, tokens carried through the layers."""

@@ -13,15 +13,17 @@ def test_paper_configuration_parameter_count():
 
 
 @pytest.mark.parametrize("fusion", ["layer", "mean", "none"])
-def test_missing_channels_do_not_matter(fusion):
+@pytest.mark.parametrize("norm, embed", [("layer", "none"), ("log-standard", "channel")])
+def test_missing_channels_do_not_matter(fusion, norm, embed):
     torch.manual_seed(0)
-    model = LatentFusionTransformer(LFTConfig(**{**SMALL.__dict__, "fusion": fusion})).eval()
-    x = torch.randn(2, 3, 5, 22, 16)
+    model = LatentFusionTransformer(LFTConfig(**{**SMALL.__dict__, "fusion": fusion, "channel_norm": norm,
+                                                 "channel_embed": embed})).eval()
+    x = torch.rand(2, 3, 5, 22, 16) + 0.05  # positive, as cached stds
     present = torch.ones(2, 22, dtype=torch.bool)
     present[:, [8, 13]] = False  # A1-T3, A2-T4 not derivable
     y = model(x, present)
     x2 = x.clone()
-    x2[:, :, :, [8, 13]] = 1e3 * torch.randn(2, 3, 5, 2, 16)
+    x2[:, :, :, [8, 13]] = torch.nan if norm == "log-standard" else 1e3 * torch.randn(2, 3, 5, 2, 16)
     assert torch.allclose(model(x2, present), y, atol=1e-5)
     assert not torch.allclose(model(x2), y, atol=1e-3)  # without the mask they would
 
@@ -152,6 +154,9 @@ def test_standard_token_norm_uses_training_statistics_per_layer_and_unit_without
         values = logs[layer][kept[layer]].reshape(-1, 16)
         assert np.allclose(model.token_mean[layer].numpy(), values.mean(0), atol=1e-4)
         assert np.allclose(model.token_std[layer].numpy(), values.std(0, ddof=1), atol=1e-4)
+    # forward standardises with them: the kept training tokens have mean 0 and std 1 per (layer, unit)
+    z = model.normalise_tokens(torch.from_numpy(latents)).numpy().transpose(1, 0, 2, 3, 4)[kept].reshape(3, -1, 16)
+    assert np.allclose(z.mean(1), 0, atol=1e-4) and np.allclose(z.std(1, ddof=1), 1, atol=1e-4)
     # a token's amplitude survives the norm (a layer norm over H would remove a common factor)
     x = torch.from_numpy(latents[2:4])
     model.eval()
