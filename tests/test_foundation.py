@@ -7,6 +7,7 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 import torch
+from lightning.pytorch import Callback
 from torch.utils.data import TensorDataset
 
 from eegdm_utils.foundation.collator import IGNORE, MaskingCollator, MaskingConfig, mask_tokens
@@ -279,6 +280,28 @@ def test_optimizer_follows_the_release():
     # 1% warm-up (2 steps) to 5e-4, then linear decay to 0 at step 200
     assert rates[0] == 0.0 and rates[1] == pytest.approx(2.5e-4) and rates[2] == pytest.approx(5e-4)
     assert rates[101] == pytest.approx(5e-4 * 99 / 198) and optimizer.param_groups[0]["lr"] == 0.0
+
+
+class _StopAt(Callback):
+    """An interruption: training stops after ``step`` steps."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, *args):
+        trainer.should_stop = trainer.should_stop or trainer.global_step >= self.step
+
+
+def test_an_interrupted_pretraining_resumes_to_the_same_weights(tmp_path):
+    windows = torch.randn(24, 1, L) * 0.2
+    train = TensorDataset(windows, torch.zeros(24, dtype=torch.long))
+    config = FoundationPretrainConfig(encoder=TINY, batch_size=4, max_steps=8)  # dropout 0.1: noise must replay
+    straight, _ = train_foundation(tmp_path / "straight", train, None, config, ckpt_every=3)
+    train_foundation(tmp_path / "resumed", train, None, config, ckpt_every=3, callbacks=[_StopAt(3)])
+    resumed, _ = train_foundation(tmp_path / "resumed", train, None, config, ckpt_every=3)
+    assert resumed.start_step == 3 and straight.global_step == resumed.global_step == 8
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def _sines(n: int, channels: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,8 +8,9 @@ Windows that reach 100 uV are left out (``pretrain_sets`` counts them). Logged: 
 masked-token accuracy, for training and validation; ``unigram_baseline`` is the accuracy
 of always predicting the most frequent training token, the floor a model must beat.
 
-The masking of step s comes from a generator seeded by (seed, s), so a resumed run is the
-same as an uninterrupted one; validation masks with a fixed seed.
+The masking and the dropout of step s come from generators seeded by (seed, s), so a
+resumed run ends with the same weights as an uninterrupted one; validation masks with a
+fixed seed.
 
 Shape letters: B batch, L samples, S sequence length, V vocabulary.
 """
@@ -78,8 +79,12 @@ def unigram_baseline(train_ids: torch.Tensor, eval_ids: torch.Tensor) -> tuple[i
     return token, float((eval_amplitude == token).float().mean()) if len(eval_amplitude) else float("nan")
 
 
+def _step_seed(seed: int, step: int) -> int:
+    return (seed * 1_000_003 + step) % 2**63
+
+
 def _generator(seed: int, step: int, device) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed((seed * 1_000_003 + step) % 2**63)
+    return torch.Generator(device=device).manual_seed(_step_seed(seed, step))
 
 
 class MaskedTokenModule(L.LightningModule):
@@ -100,8 +105,9 @@ class MaskedTokenModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x, _ = batch  # [B, 1, L], channel index (unused: the encoder sees one channel at a time)
-        g = _generator(self.config.seed, self.global_step * self.trainer.world_size + self.global_rank, x.device)
-        loss, accuracy = self.masked_step(x, g)
+        step = self.global_step * self.trainer.world_size + self.global_rank
+        torch.manual_seed(_step_seed(self.config.seed + 2, step))  # dropout: a resumed step draws the same
+        loss, accuracy = self.masked_step(x, _generator(self.config.seed, step, x.device))
         self.log_dict({"train_loss": loss, "train_acc": accuracy}, on_step=True, on_epoch=False, prog_bar=True)
         return loss
 
@@ -161,7 +167,7 @@ def _check_resumable(last: Path, wanted: dict) -> int:
 
 def train_foundation(out_dir: str | Path, train_set: Dataset, val_set: Dataset | None,
                      config: FoundationPretrainConfig, scale=None, val_every: int = 100, ckpt_every: int = 200,
-                     log_every: int = 10):
+                     log_every: int = 10, callbacks=()):
     """Pretrain (or resume) the encoder on items (x [1, L], channel); returns (module, trainer).
 
     ``out_dir/checkpoints/last.ckpt`` every ``ckpt_every`` steps (a run resumes from it), the
@@ -185,7 +191,7 @@ def train_foundation(out_dir: str | Path, train_set: Dataset, val_set: Dataset |
     checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, every_n_train_steps=ckpt_every,
                                  save_top_k=0)
     trainer = make_trainer(scale or ScaleConfig(), out / "logs", "foundation", max_steps=config.max_steps,
-                           callbacks=[checkpoint], gradient_clip_val=config.grad_clip, check_val_every_n_epoch=None,
+                           callbacks=[checkpoint, *callbacks], gradient_clip_val=config.grad_clip, check_val_every_n_epoch=None,
                            val_check_interval=val_every if has_val else None, log_every_n_steps=log_every,
                            limit_val_batches=None if has_val else 0)
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if last.exists() else None)
