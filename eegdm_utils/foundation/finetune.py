@@ -1,0 +1,32 @@
+"""Fine-tuning the EEGFoundation classifier with the project's recipe (``classify.fit_classifier``).
+
+The release trains its head with lr 1e-4 and weight decay 0.1; here those two values go
+into the project's fine-tuning recipe (AdamW, OneCycle, EMA, early stopping on validation
+kappa). The pretrained encoder is frozen, so only the head's parameters are in the
+optimizer groups (``lft.no_decay_groups`` skips parameters that need no gradient).
+
+Shape letters: B batch, K channels, L samples, C classes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict
+
+from ..classify import FinetuneConfig, fit_classifier
+from ..lft import no_decay_groups
+
+
+def release_finetune_config(**overrides) -> FinetuneConfig:
+    """The project's fine-tuning settings with the release's lr (1e-4) and weight decay (0.1)."""
+    return FinetuneConfig(**{"max_lr": 1.0e-4, "weight_decay": 0.1, **overrides})
+
+
+def fit_foundation_classifier(net, train_set, val_set, config: FinetuneConfig, out_dir, n_classes: int, scale=None):
+    """``fit_classifier`` on a ``FoundationClassifier`` (items: x [K, L], present [K], label, weight);
+    returns (module with the best-kappa EMA weights, epochs run, checkpoint callback)."""
+    # the frozen encoder is in eval mode on purpose (``FoundationClassifier.train``)
+    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
+    groups = no_decay_groups(net, config.weight_decay)
+    describe = {"model": "foundation", "head": asdict(net.head.config)}
+    return fit_classifier(net, train_set, val_set, config, groups, out_dir, n_classes, scale=scale, describe=describe)

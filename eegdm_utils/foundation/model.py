@@ -1,0 +1,187 @@
+"""EEGFoundation's models: a RoFormer encoder over single-channel token sequences, the
+[CLS] embedding of every channel, and the downstream classifier.
+
+Encoder: ``transformers.RoFormerForMaskedLM`` built from a config (never downloaded),
+vocabulary 2006, rotary position encoding on queries and keys (``rotary_value=False``).
+The paper size is hidden 768, 12 layers, 12 heads, intermediate 3072 (``paper_config``);
+the released sequences are [CLS] + 2,000 samples + [SEP], so ``max_position_embeddings``
+is 2002 there (here windows are 1,000 samples: 1002 in the small default). The
+position table is the frozen sinusoid the rotary encoding reads, not learned.
+
+Channel embedding: the encoder's last hidden state at [CLS], one vector per channel.
+
+Downstream head (the release's): each channel z-scored over the window, replication-padded
+on the right to whole patches, cut into patches (200 samples, stride 100), Linear(patch -> D)
+plus a projection of the channel's embedding, multi-head self-attention over the patches of
+each channel (with a residual), then flatten -> dropout 0.5 -> Linear -> BatchNorm -> GELU ->
+Linear(C). Channels meet only in that final classifier. ``head="fusion"`` is the paper's
+cross-channel attention instead: at each patch position the channels attend to each other,
+their mean over present channels goes to the same classifier.
+
+Missing channels are never tokenized; their embedding is zero, their signal is zeroed,
+they are masked out of the fusion attention and their features are zeroed before the
+classifier, so their values cannot move the output.
+
+Shape letters: B batch, K channels, L samples, S sequence length, H encoder width,
+N patches, P patch length, D head width, C classes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import RoFormerConfig, RoFormerForMaskedLM
+
+from .tokenizer import PAD_ID, VOCAB_SIZE, build_sequences
+
+
+@dataclass
+class EncoderConfig:
+    hidden_size: int = 64
+    num_layers: int = 2
+    num_heads: int = 4
+    intermediate_size: int = 256
+    max_positions: int = 1002  # [CLS] + 1,000 samples (5 s at 200 Hz) + [SEP]
+    dropout: float = 0.1
+
+
+def paper_config() -> EncoderConfig:
+    """The paper's encoder: 768 wide, 12 layers, 12 heads, 3072; [CLS] + 2,000 + [SEP] positions."""
+    return EncoderConfig(hidden_size=768, num_layers=12, num_heads=12, intermediate_size=3072, max_positions=2002)
+
+
+def roformer_config(config: EncoderConfig) -> RoFormerConfig:
+    return RoFormerConfig(
+        vocab_size=VOCAB_SIZE, embedding_size=config.hidden_size, hidden_size=config.hidden_size,
+        num_hidden_layers=config.num_layers, num_attention_heads=config.num_heads,
+        intermediate_size=config.intermediate_size, max_position_embeddings=config.max_positions,
+        hidden_dropout_prob=config.dropout, attention_probs_dropout_prob=config.dropout,
+        pad_token_id=PAD_ID, rotary_value=False)
+
+
+def build_encoder(config: EncoderConfig = EncoderConfig()) -> RoFormerForMaskedLM:
+    """A freshly initialised RoFormer masked-LM (no weights are downloaded)."""
+    return RoFormerForMaskedLM(roformer_config(config))
+
+
+@torch.no_grad()
+def channel_embeddings(encoder, tokenizer, x: torch.Tensor, present: torch.Tensor | None = None,
+                       chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """[CLS] embeddings of every present channel: x [B, K, L], present [B, K] ->
+    (embeddings [B, K, H], present [B, K] bool). Missing channels (present False; NaN
+    when ``present`` is not given) are not tokenized and get a zero vector."""
+    base = getattr(encoder, "roformer", encoder)  # a masked-LM or its bare encoder
+    present = ~torch.isnan(x).any(-1) if present is None else present.bool()  # [B, K]
+    B, K, _ = x.shape
+    out = x.new_zeros(B, K, base.config.hidden_size)  # [B, K, H]
+    ids, attention = build_sequences(tokenizer.encode(x[present]))  # [M, S] each, M present channels
+    parts = [base(input_ids=ids[i:i + chunk], attention_mask=attention[i:i + chunk]).last_hidden_state[:, 0]
+             for i in range(0, len(ids), chunk)]  # chunks bound the [chunk, heads, S, S] attention
+    if parts:
+        out[present] = torch.cat(parts).to(out.dtype)  # [M, H]
+    return out, present
+
+
+def n_patches(length: int, patch: int, stride: int) -> int:
+    """Patches after right replication padding to whole patches."""
+    return 1 + max(0, math.ceil((length - patch) / stride))
+
+
+def patchify(x: torch.Tensor, patch: int, stride: int) -> torch.Tensor:
+    """[B, K, L] -> [B, K, N, P], the last patch completed by repeating the last sample."""
+    L = x.shape[-1]
+    pad = (n_patches(L, patch, stride) - 1) * stride + patch - L
+    if pad:
+        x = F.pad(x, (0, pad), mode="replicate")  # [B, K, L + pad]
+    return x.unfold(-1, patch, stride)  # [B, K, N, P]
+
+
+def zscore(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Per channel over the window: [..., L] -> [..., L]."""
+    return (x - x.mean(-1, keepdim=True)) / (x.std(-1, unbiased=False, keepdim=True) + eps)
+
+
+@dataclass
+class HeadConfig:
+    n_channels: int = 22
+    n_samples: int = 1000
+    n_classes: int = 6
+    patch: int = 200
+    stride: int = 100
+    d_model: int = 512
+    n_heads: int = 8
+    d_hidden: int = 256  # the classifier's hidden layer
+    dropout: float = 0.5
+    head: str = "release"  # "release" (channels meet in the classifier) | "fusion" (cross-channel attention)
+
+    def __post_init__(self):
+        if self.head not in ("release", "fusion"):
+            raise ValueError(f"head must be 'release' or 'fusion', not {self.head!r}")
+
+
+class FoundationHead(nn.Module):
+    """(x [B, K, L], present [B, K], embeddings [B, K, H]) -> logits [B, C]."""
+
+    def __init__(self, config: HeadConfig, d_embed: int):
+        super().__init__()
+        c = self.config = config
+        N, D = n_patches(c.n_samples, c.patch, c.stride), c.d_model
+        self.patch_embed = nn.Linear(c.patch, D)
+        self.channel_proj = nn.Linear(d_embed, D)
+        self.patch_attn = nn.MultiheadAttention(D, c.n_heads, batch_first=True)
+        self.channel_attn = nn.MultiheadAttention(D, c.n_heads, batch_first=True) if c.head == "fusion" else None
+        width = (c.n_channels if c.head == "release" else 1) * N * D
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(c.dropout), nn.Linear(width, c.d_hidden),
+                                        nn.BatchNorm1d(c.d_hidden), nn.GELU(), nn.Linear(c.d_hidden, c.n_classes))
+
+    def forward(self, x: torch.Tensor, present: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        missing = ~present.bool()  # [B, K]
+        x = zscore(x.masked_fill(missing[..., None], 0.0))  # NaN of a missing channel must not reach attention
+        B, K, L = x.shape
+        h = self.patch_embed(patchify(x, c.patch, c.stride))  # [B, K, N, D]
+        h = h + self.channel_proj(embeddings)[:, :, None]  # [B, K, N, D]
+        N, D = h.shape[2], h.shape[3]
+        t = h.reshape(B * K, N, D)  # each channel on its own
+        h = (t + self.patch_attn(t, t, t, need_weights=False)[0]).reshape(B, K, N, D)
+        h = h.masked_fill(missing[:, :, None, None], 0.0)
+        if self.channel_attn is not None:
+            h = self.fuse(h, missing)  # [B, N, D]
+        return self.classifier(h)  # [B, C]
+
+    def fuse(self, h: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+        """Attention across the channels at each patch position, then their mean over present
+        channels: [B, K, N, D] -> [B, N, D]."""
+        B, K, N, D = h.shape
+        t = h.transpose(1, 2).reshape(B * N, K, D)  # channels of one patch position
+        mask = missing.repeat_interleave(N, dim=0)  # [B*N, K]
+        t = t + self.channel_attn(t, t, t, key_padding_mask=mask, need_weights=False)[0]
+        t = t.reshape(B, N, K, D).masked_fill(missing[:, None, :, None], 0.0)
+        count = (~missing).sum(1).clamp_min(1).to(t.dtype)  # [B]
+        return t.sum(2) / count[:, None, None]  # [B, N, D]
+
+
+class FoundationClassifier(nn.Module):
+    """The frozen pretrained encoder and the head: ``net(x [B, K, L], present [B, K]) -> logits [B, C]``.
+
+    The encoder stays in eval mode and out of the optimizer; the embeddings of a batch are
+    computed under ``no_grad`` in ``chunk``-sized groups of channels."""
+
+    def __init__(self, encoder, tokenizer, config: HeadConfig = HeadConfig(), chunk: int = 256):
+        super().__init__()
+        self.encoder = encoder.requires_grad_(False).eval()
+        self.tokenizer, self.chunk = tokenizer, chunk
+        self.head = FoundationHead(config, getattr(encoder, "roformer", encoder).config.hidden_size)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.encoder.eval()  # no dropout in the frozen encoder: an embedding is a function of the channel
+        return self
+
+    def forward(self, x: torch.Tensor, present: torch.Tensor | None = None) -> torch.Tensor:
+        embeddings, present = channel_embeddings(self.encoder, self.tokenizer, x, present, self.chunk)
+        return self.head(x, present, embeddings)  # [B, C]
