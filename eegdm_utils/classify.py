@@ -101,7 +101,7 @@ class ClassifierModule(L.LightningModule):
         x, present, y, weight = batch  # weight: annotation lines this example stands for
         losses = F.cross_entropy(self.net(x, present), y, label_smoothing=self.config.label_smoothing, reduction="none")
         if self.class_weights is not None:
-            weight = weight * self.class_weights[y]  # a class-weighted mean, as cross_entropy(weight=...)
+            weight = weight * self.class_weights[y]  # a class-weighted mean over the examples' losses
         loss = (losses * weight).sum() / weight.sum()
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss

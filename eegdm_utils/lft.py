@@ -21,8 +21,9 @@ mean and std (:meth:`LatentFusionTransformer.fit_token_statistics`; buffers, no 
 a token keeps its amplitude relative to other windows and channels; ``"standard"`` does the same
 without the log; ``"layer"`` layer-normalises each token over H, which removes its overall level.
 The cross-attention over channel tokens does not know which channel a token came from (only the
-backbone's channel conditioning marks it); ``channel_embed`` adds the reference's optional
-learnable channel embedding (per channel, or per hemisphere: "mirror").
+backbone's channel conditioning marks it); ``channel_embed`` adds a learnable channel embedding
+(per channel, or per hemisphere: "mirror"), the reference's option ``have_ch_pos_embed`` except
+that the reference concatenates it to the token where this adds it (the width stays H).
 
 Ablation options: ``fusion="none"`` (no fusion blocks: every (layer, pool, channel) token
 goes to the final blocks, with a positional embedding), ``fusion="mean"`` (the layers'
