@@ -109,7 +109,11 @@ def test_untrained_denoiser_is_exactly_where_pretraining_starts(tiny_store, tmp_
                             batch_size=4, max_steps=1, lr=0.0, seed=3)
     train_ssmdp(tmp_path, tiny_store, config, val_every=10, max_val_samples=4)
     trained, _ = load_denoiser(tmp_path / "pretrain" / "ssmdp.ckpt")
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
     control = untrained_denoiser(config)
+    # the caller's random state is untouched: the next model built (a seed's LFT) does not move with the control
+    assert torch.equal(torch.get_rng_state(), state)
     assert weights_sha256(control) == weights_sha256(trained)
     assert not any(p.requires_grad for p in control.parameters())
     other = untrained_denoiser(PretrainConfig(**{**config.__dict__, "seed": 4}))
