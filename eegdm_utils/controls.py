@@ -63,7 +63,7 @@ def band_power_features(windows: np.ndarray, sfreq: float = 200.0, span: slice |
 def cache_probe_features(latents: np.ndarray, pool: int, layers=None) -> np.ndarray:
     """[N, n, P, K, H] cached activity (NaN = missing) -> [N, n * K * H]: its log in one pool."""
     x = np.asarray(latents[:, :, pool] if layers is None else latents[:, list(layers), pool], dtype=np.float32)
-    return np.log(np.maximum(x, 1e-6)).reshape(len(x), -1)  # NaN stays NaN
+    return log_activity(x).reshape(len(x), -1)
 
 
 @dataclass
@@ -155,21 +155,32 @@ def untrained_denoiser(pretrain_config):
     return module.ema.ema_model.eval().requires_grad_(False)
 
 
-def test_latents(backbone, store, cache_config, scheduler, mu_law: bool, progress=None) -> np.ndarray:
-    """Latents [N, n, P, K, H] of every test window through ``backbone``, computed from the raw
-    windows as the test pass of notebook 40 does."""
+@torch.no_grad()
+def test_batches(backbones: dict, store, cache_config, scheduler, mu_law: bool, progress=None):
+    """Yield (raw windows [W, K, L], present [W, K], {name: latents [W, n, P, K, H]}) over the test
+    split, every window once, each through every backbone of ``backbones`` from the raw signal (never
+    from a cache), as the test pass of notebook 40 uses them."""
     from .cache import window_latents
 
     windows, present = store.windows("test"), store.present("test")
-    chunks = []
     starts = range(0, len(windows), cache_config.batch_windows)
-    for start in (progress(starts, desc="test latents") if progress else starts):
+    for start in (progress(starts, desc="test pass") if progress else starts):
         stop = min(start + cache_config.batch_windows, len(windows))
-        with torch.no_grad():
-            z = window_latents(backbone, np.asarray(windows[start:stop]), present[start:stop], cache_config,
-                               scheduler, mu_law, index0=10**9 + start)
-        chunks.append(z)
-    return np.concatenate(chunks)
+        raw = np.asarray(windows[start:stop])
+        yield raw, present[start:stop], {name: window_latents(net, raw, present[start:stop], cache_config, scheduler,
+                                                              mu_law, index0=10**9 + start)
+                                         for name, net in backbones.items()}
+
+
+def test_latents(backbone, store, cache_config, scheduler, mu_law: bool, progress=None) -> np.ndarray:
+    """Latents [N, n, P, K, H] of every test window through ``backbone`` (:func:`test_batches`)."""
+    return np.concatenate([z["backbone"] for _, _, z in test_batches({"backbone": backbone}, store, cache_config,
+                                                                     scheduler, mu_law, progress)])
+
+
+def log_activity(x: np.ndarray) -> np.ndarray:
+    """The log of cached activity (stds: positive), floored at 1e-6; NaN (missing) stays NaN."""
+    return np.log(np.maximum(np.abs(x), 1e-6))
 
 
 @torch.no_grad()
