@@ -10,9 +10,10 @@ KERNEL := eegdm
 PARAMS ?= params/default.yaml
 RUN_DIR ?= runs/default
 SEEDS ?= 0 1 2 3 4
-# The main job, in order; each notebook reads what the previous ones wrote to RUN_DIR.
+# The main job, in order; each notebook reads what the previous ones wrote to RUN_DIR (90 runs before
+# the report, 50, which prints its rows).
 BEFORE_SWEEP := 10_data_prep 20_pretrain_ssmdp 30_cache_latents
-AFTER_SWEEP := 45_controls 50_report 70_generation 80_eeg_encoder_pretrain 85_eeg_to_image
+AFTER_SWEEP := 45_controls 90_foundation_baseline 50_report 70_generation 80_eeg_encoder_pretrain 85_eeg_to_image
 PAPERMILL = cd notebooks && EEGDM_PROGRESS=0 ../$(BIN)/papermill --no-progress-bar -k $(KERNEL) -f ../$(PARAMS) -p run_dir ../$(RUN_DIR)
 # $(call notebook,name,output name,extra papermill arguments): run one notebook, log its time
 # (papermill's notes on parameters that belong to other notebooks are filtered out)
@@ -22,7 +23,7 @@ notebook = echo "== $(1) ($(PARAMS) -> $(RUN_DIR)/$(2).ipynb)"; start=$$(date +%
 	  || exit 1; \
 	echo "$(2) $$(( $$(date +%s) - start )) s" | tee -a $(RUN_DIR)/timings.txt
 
-.PHONY: setup run test sweep notebooks clean compute-curve compute-step
+.PHONY: setup run test sweep notebooks clean compute-curve compute-step backbone-curve reference-recipe
 
 setup: $(STAMP)
 
@@ -56,10 +57,33 @@ compute-curve: setup
 	$(BIN)/python tools/compute_curve.py $(RUN_DIR) $(FIGURES_DIR)
 
 FIGURES_DIR ?= figures
+# one point of a curve: pretrain, cache, the probes (45) and the LFT of seed 0 (40, no EEGNet)
+STEP_ARGS ?=
 compute-step:
-	@$(call notebook,20_pretrain_ssmdp,20_pretrain_ssmdp,-p pretrain_steps $(STEPS) -p figures_dir ../$(RUN_DIR)/figures)
-	@$(call notebook,30_cache_latents,30_cache_latents,-p untrained_control False -p figures_dir ../$(RUN_DIR)/figures)
+	@$(call notebook,20_pretrain_ssmdp,20_pretrain_ssmdp,-p pretrain_steps $(STEPS) $(STEP_ARGS) -p figures_dir ../$(RUN_DIR)/figures)
+	@$(call notebook,30_cache_latents,30_cache_latents,-p untrained_control $(UNTRAINED) -p figures_dir ../$(RUN_DIR)/figures)
 	@$(call notebook,45_controls,45_controls,-p diagnose_variants False -p figures_dir ../$(RUN_DIR)/figures)
+	@$(MAKE) --no-print-directory compute-step-lft PARAMS=$(PARAMS) RUN_DIR=$(RUN_DIR) UNTRAINED=$(UNTRAINED)
+compute-step-lft:
+	@$(call notebook,40_finetune_lft,40_finetune_lft_seed0,-p seed 0 -p train_baseline False -p untrained_control $(UNTRAINED) $(LFT_ARGS) -p figures_dir ../$(RUN_DIR)/figures)
+UNTRAINED ?= False
+
+# Backbone width/depth curve (after `make run`): the same chain for other backbones (d_model x
+# layers), each into RUN_DIR/backbone/d<D>_l<L> with its own untrained control; then one table and figure.
+BACKBONES ?= 16x4 64x4 32x2 32x8
+backbone-curve: setup
+	@for b in $(BACKBONES); do d=$(RUN_DIR)/backbone/d$${b%x*}_l$${b#*x}; mkdir -p $$d; ln -sfn ../../store $$d/store; \
+		$(MAKE) --no-print-directory compute-step PARAMS=$(PARAMS) RUN_DIR=$$d STEPS=$$(awk '/^pretrain_steps:/ {print $$2}' $(PARAMS)) \
+		UNTRAINED=True STEP_ARGS="-p d_model $${b%x*} -p n_layer $${b#*x}" || exit 1; done
+	$(BIN)/python tools/compute_curve.py $(RUN_DIR) $(FIGURES_DIR)
+
+# The reference's LFT recipe (params/paper.yaml's LFT settings) on RUN_DIR's cache, seed 0 (and the
+# untrained control), into RUN_DIR/recipe
+REFERENCE_LFT := -p lft_batch_size 256 -p channel_norm none -p lft_init uniform -p class_weight none -p channel_embed none \
+	-p lft_tokens 16 -p lft_heads 8 -p lft_final_blocks 8 -p max_lr 5.0e-4 -p finetune_epochs 50 -p warmup_epochs 20 -p patience 3
+reference-recipe: setup
+	@d=$(RUN_DIR)/recipe; mkdir -p $$d; for f in store cache cache_untrained pretrain; do ln -sfn ../$$f $$d/$$f; done
+	@$(MAKE) --no-print-directory compute-step-lft PARAMS=$(PARAMS) RUN_DIR=$(RUN_DIR)/recipe UNTRAINED=True LFT_ARGS="$(REFERENCE_LFT)"
 
 test: setup
 	rm -rf runs/smoke

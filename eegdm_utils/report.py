@@ -20,6 +20,10 @@ BAND_POWER = "band powers + logistic regression"
 PROBE = "linear probe, pretrained cache"
 PROBE_UNTRAINED = "linear probe, untrained cache"
 REQUIRED_METHODS = (EEGDM, UNTRAINED, EEGNET, BAND_POWER, PROBE, PROBE_UNTRAINED)
+# notebook 90's rows (reported when run_dir/foundation/metrics.json exists): the released method, the
+# paper's fusion head, amplitude-aware tokens, and the head without the pretrained embedding (control)
+FOUNDATION_METHODS = ("EEGFoundation", "EEGFoundation, fusion head", "EEGFoundation, amplitude tokens",
+                      "EEGFoundation head, no embedding")
 
 
 def check_rows(results, label_fractions) -> None:
@@ -100,6 +104,20 @@ def collect_control_results(run_dir: str | Path):
     rows = [{"seed": None, "method": r["method"], "label_fraction": r["label_fraction"], **{m: r[m] for m in METRICS},
              "val_kappa": r["val_kappa"], "epochs": None, "confusion": np.array(r["confusion"])}
             for r in read_json(path)["results"]]
+    return pd.DataFrame(rows)
+
+
+def collect_foundation_results(run_dir: str | Path):
+    """Notebook 90's rows (``run_dir/foundation/metrics.json``) in the layout of
+    :func:`collect_seed_results`, or None when notebook 90 has not run in ``run_dir``."""
+    import pandas as pd
+
+    path = Path(run_dir) / "foundation" / "metrics.json"
+    if not path.exists():
+        return None
+    rows = [{"seed": r["seed"], "method": r["method"], "label_fraction": r["label_fraction"],
+             **{m: r[m] for m in METRICS}, "val_kappa": r["val_kappa"], "epochs": r["epochs"],
+             "confusion": np.array(r["confusion"])} for r in read_json(path)["results"]]
     return pd.DataFrame(rows)
 
 

@@ -182,3 +182,17 @@ def test_variant_pass_matches_the_cache_path(tiny_store):
     for query, reduction in (("gate", "std"), ("filter", "mean")):
         expected = window_latents(net, windows, present, CacheConfig(query=query, reduction=reduction), scheduler, True)
         assert np.allclose(out[(query, reduction)], expected[:, :, 2], atol=1e-5, equal_nan=True)
+
+
+def test_report_reads_the_foundation_rows_when_notebook_90_ran(tmp_path):
+    from eegdm_utils.report import FOUNDATION_METHODS, collect_foundation_results
+    from eegdm_utils.runtime import atomic_write_json
+
+    assert collect_foundation_results(tmp_path) is None  # notebook 90 has not run: no rows, no error
+    metrics = {"kappa": 0.5, "balanced_accuracy": 0.4, "weighted_f1": 0.6, "confusion": [[1, 0], [0, 1]]}
+    rows = [{"seed": s, "method": m, "label_fraction": f, "val_kappa": 0.3, "epochs": 5, **metrics}
+            for m in FOUNDATION_METHODS for f in (1.0, 0.1) for s in (0, 1)]
+    atomic_write_json(tmp_path / "foundation" / "metrics.json", {"results": rows})
+    table = collect_foundation_results(tmp_path)
+    assert len(table) == len(rows) and set(table.method) == set(FOUNDATION_METHODS)
+    assert table.confusion.iloc[0].shape == (2, 2) and table.seed.tolist()[:2] == [0, 1]

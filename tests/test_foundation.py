@@ -12,8 +12,10 @@ from torch.utils.data import TensorDataset
 
 from eegdm_utils.foundation.collator import IGNORE, MaskingCollator, MaskingConfig, mask_tokens
 from eegdm_utils.foundation.finetune import fit_foundation_classifier, release_finetune_config
-from eegdm_utils.foundation.model import (EncoderConfig, FoundationClassifier, HeadConfig, build_encoder,
-                                          channel_embeddings, paper_config, roformer_config)
+from eegdm_utils.foundation.finetune import EmbeddedLines
+from eegdm_utils.foundation.model import (EncoderConfig, FoundationClassifier, FusedRoFormerSelfAttention, HeadConfig,
+                                          build_encoder, centre_crop, channel_embeddings, paper_config,
+                                          roformer_config, split_embeddings)
 from eegdm_utils.foundation.pretrain import (FoundationPretrainConfig, MaskedTokenModule, load_encoder,
                                              masked_accuracy, pretrain_sets, train_foundation, unigram_baseline)
 from eegdm_utils.foundation.tokenizer import (AmplitudeTokenizer, MinMaxTokenizer, build_sequences,
@@ -247,6 +249,81 @@ def test_fusion_leaves_missing_channels_out_entirely():
     present = torch.ones(4, 3, dtype=torch.bool)
     present[:, 1] = False
     assert torch.allclose(net(x, present), net(x[:, [0, 2]], present[:, [0, 2]]), atol=1e-5)
+
+
+def test_fused_attention_is_the_eager_attention():
+    """The fused encoder computes what transformers' eager RoFormer computes, padding masked."""
+    torch.manual_seed(0)
+    eager = build_encoder(TINY, fused=False).eval()
+    fused = build_encoder(TINY).eval()
+    fused.load_state_dict(eager.state_dict())
+    assert isinstance(fused.roformer.encoder.layer[0].attention.self, FusedRoFormerSelfAttention)
+    assert not isinstance(eager.roformer.encoder.layer[0].attention.self, FusedRoFormerSelfAttention)
+    ids, attention = build_sequences(MinMaxTokenizer().encode(torch.randn(3, L - 10)), length=L + 2)  # 10 [PAD]
+    with torch.no_grad():
+        a = eager(input_ids=ids, attention_mask=attention).logits
+        b = fused(input_ids=ids, attention_mask=attention).logits
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_masked_step_loss_is_the_masked_lm_loss():
+    """Decoding only the selected positions gives the loss of RoFormerForMaskedLM(labels=...)."""
+    torch.manual_seed(0)
+    module = MaskedTokenModule(asdict(FoundationPretrainConfig(encoder=TINY))).eval()
+    x = torch.randn(4, 1, L)
+    loss, accuracy = module.masked_step(x, torch.Generator().manual_seed(3))
+    batch = module.collator.mask_batch(x[:, 0], torch.Generator().manual_seed(3))
+    out = module.model(**batch)
+    assert torch.allclose(loss, out.loss, atol=1e-5)
+    assert accuracy.item() == pytest.approx(masked_accuracy(out.logits, batch["labels"]).item())
+
+
+def test_centre_crop_takes_the_middle_and_refuses_longer_sequences():
+    x = torch.arange(10.0)
+    assert centre_crop(x, 4).tolist() == [3.0, 4.0, 5.0, 6.0]
+    assert centre_crop(x, None) is x
+    with pytest.raises(ValueError, match="does not fit"):
+        centre_crop(x, 11)
+
+
+def test_embeddings_computed_once_give_the_classifier_the_same_logits():
+    """split_embeddings + (x, embeddings) pairs, as notebook 90 trains, equal computing the
+    embeddings inside the classifier from the raw windows."""
+    torch.manual_seed(0)
+    encoder = build_encoder(TINY).eval()
+    x = torch.randn(5, 3, L)
+    present = torch.ones(5, 3, dtype=torch.bool)
+    present[1, 2] = False
+    x[1, 2] = float("nan")
+    stored = split_embeddings(encoder, MinMaxTokenizer(), x.numpy(), present.numpy(), batch_windows=2)
+    assert stored.shape == (5, 3, 32) and (stored[1, 2] == 0).all()
+    net = FoundationClassifier(encoder, MinMaxTokenizer(), HeadConfig(**HEAD)).eval()
+    raw = torch.nan_to_num(x)
+    assert torch.allclose(net((raw, torch.from_numpy(stored)), present), net(raw, present), atol=1e-5)
+    cropped = split_embeddings(encoder, MinMaxTokenizer(), x.numpy(), present.numpy(), samples=32)
+    assert not np.allclose(cropped, stored)  # the crop reaches the encoder
+
+
+def test_embedded_lines_refuse_embeddings_of_other_windows():
+    class Store:
+        def __init__(self):
+            self.x = np.zeros((4, 3, L), dtype=np.float32)
+
+        def present(self, split):
+            return np.ones((4, 3), dtype=bool)
+
+        def faithful(self, split):
+            return {"window": np.array([0, 1, 1, 3]), "channel": np.zeros(4, int), "label": np.array([0, 1, 1, 0])}
+
+        def windows(self, split):
+            return self.x
+
+    store = Store()
+    items = EmbeddedLines(store, "train", np.ones((4, 3, 8), dtype=np.float32))
+    (signal, embedding), present, label, weight = items[1]
+    assert signal.shape == (3, L) and embedding.shape == (3, 8) and (label, weight) == (1, 2.0)
+    with pytest.raises(ValueError, match="not those of the train windows"):
+        EmbeddedLines(store, "train", np.ones((5, 3, 8), dtype=np.float32))
 
 
 def test_the_frozen_encoder_stays_in_eval_mode():

@@ -1,5 +1,8 @@
 """Fine-tuning the EEGFoundation classifier with the project's recipe (``classify.fit_classifier``).
 
+The encoder is frozen, so each channel's [CLS] embedding is computed once per window
+(``EmbeddedLines`` carries it beside the signal) instead of at every step of every epoch.
+
 The release trains its head with lr 1e-4 and weight decay 0.1; here those two values go
 into the project's fine-tuning recipe (AdamW, OneCycle, EMA, early stopping on validation
 kappa). The pretrained encoder is frozen, so only the head's parameters are in the
@@ -13,8 +16,27 @@ from __future__ import annotations
 import warnings
 from dataclasses import asdict
 
+import numpy as np
+import torch
+
 from ..classify import FinetuneConfig, fit_classifier
+from ..datasets import FaithfulDataset
 from ..lft import no_decay_groups
+
+
+class EmbeddedLines(FaithfulDataset):
+    """``FaithfulDataset`` items whose input is the pair (signal [K, L], channel embeddings [K, H]),
+    the embeddings of the split computed once (``model.split_embeddings``) for a frozen encoder."""
+
+    def __init__(self, store, split: str, embeddings: np.ndarray, indices: np.ndarray | None = None):
+        super().__init__(store, split, mu_law=False, indices=indices)
+        if embeddings.shape[:2] != self.windows.shape[:2]:
+            raise ValueError(f"embeddings of shape {embeddings.shape} are not those of the {split} windows "
+                             f"{self.windows.shape[:2]}")
+        self.embeddings = embeddings
+
+    def _input(self, w: int):
+        return super()._input(w), torch.from_numpy(self.embeddings[w])
 
 
 def release_finetune_config(**overrides) -> FinetuneConfig:

@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..lft import no_decay_groups
 from .collator import IGNORE, MaskingCollator, MaskingConfig
-from .model import EncoderConfig, build_encoder
+from .model import EncoderConfig, build_encoder, centre_crop
 from .tokenizer import N_LEVELS, TokenizerConfig, make_tokenizer, reject_out_of_range
 
 
@@ -47,6 +47,7 @@ class FoundationPretrainConfig:
     batch_size: int = 32
     max_steps: int = 1000
     reject_uv: float = 100.0  # windows reaching this are left out of pretraining
+    sequence_samples: int | None = None  # tokenize the middle this many samples of a window (None: all of it)
     seed: int = 0
 
     @classmethod
@@ -98,10 +99,19 @@ class MaskedTokenModule(L.LightningModule):
         self.collator = MaskingCollator(make_tokenizer(c.tokenizer), c.masking)
 
     def masked_step(self, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [B, 1, L] -> (loss, masked-token accuracy)."""
-        batch = self.collator.mask_batch(x[:, 0], generator)  # [B, S] each
-        out = self.model(**batch)
-        return out.loss, masked_accuracy(out.logits, batch["labels"])
+        """x [B, 1, L] -> (loss, masked-token accuracy).
+
+        The same loss as ``RoFormerForMaskedLM(..., labels=...)`` (mean cross-entropy over the
+        selected tokens), with the vocabulary head applied to the selected positions only: the
+        other 85% of the [B, S, V] logits are never needed (a third of the step on a CPU)."""
+        batch = self.collator.mask_batch(centre_crop(x[:, 0], self.config.sequence_samples), generator)  # [B, S] each
+        hidden = self.model.roformer(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        selected = batch["labels"] != IGNORE  # [B, S]
+        logits = self.model.cls(hidden[selected])  # [M, V]
+        targets = batch["labels"][selected]  # [M]
+        if not len(targets):  # nothing selected (a batch of tiny windows): no signal, but a graph
+            return hidden.sum() * 0.0, hidden.new_tensor(float("nan"))
+        return torch.nn.functional.cross_entropy(logits, targets), masked_accuracy(logits, targets)
 
     def training_step(self, batch, batch_idx):
         x, _ = batch  # [B, 1, L], channel index (unused: the encoder sees one channel at a time)
