@@ -180,6 +180,7 @@ def _build_into(tmp: Path, specs, class_names, config: PreprocessConfig, errors:
     files = [str(s.path) for s in specs]
     skipped_files, skipped_lines, dropped_channels, missing_channels = [], [], {}, Counter()
     shapes, n_faithful, n_pretrain, class_counts, subjects = {}, {}, {}, {}, {}
+    n_whole_file_lines = 0  # lines made by tiling files labelled as a whole (no annotation line behind them)
     L = config.window_samples
     for split in SPLITS:
         folder = tmp / split
@@ -218,6 +219,7 @@ def _build_into(tmp: Path, specs, class_names, config: PreprocessConfig, errors:
                 present_rows += [recording.present] * len(intervals)
                 window_file += [file_index] * len(intervals)
                 window_start += [iv[0] for iv in intervals]
+                n_whole_file_lines += len(events) if spec.whole_file_label is not None else 0
                 for e in events:
                     f_window.append(slot[(e.start, e.end)])
                     f_channel.append(e.channel)
@@ -245,6 +247,7 @@ def _build_into(tmp: Path, specs, class_names, config: PreprocessConfig, errors:
         "shapes": shapes,
         "dtype": "float32",
         "n_faithful": n_faithful,
+        "n_whole_file_lines": n_whole_file_lines,
         "n_pretrain": n_pretrain,
         "class_counts": class_counts,
         "subjects": {s: sorted(v) for s, v in subjects.items()},
@@ -259,6 +262,28 @@ def _build_into(tmp: Path, specs, class_names, config: PreprocessConfig, errors:
         ),
         "missing_channels": dict(missing_channels),
     }
+
+
+def check_store(store: EEGStore, specs: list[RecordingSpec]) -> None:
+    """What notebook 10 checks after a build, for timed and whole-file labels alike: every window
+    is [22, window_samples]; every annotation line of ``specs`` is in the faithful product or
+    was skipped with a reason (lines made by tiling whole-file labels counted as such), unless
+    whole files were skipped; no test subject is also a training or validation subject.
+    Raises ``DataError`` naming the store and what does not add up."""
+    meta = store.meta
+    for split in SPLITS:
+        shape = tuple(meta["shapes"][split][1:])
+        if shape != (N_TCP, store.window_samples):
+            raise DataError(f"{store.path}: {split} windows are {shape}, not ({N_TCP}, {store.window_samples})")
+    timed = sum(len(s.events) for s in specs if s.whole_file_label is None)
+    written = sum(meta["n_faithful"].values()) - meta.get("n_whole_file_lines", 0)
+    if written + len(meta["skipped_lines"]) != timed and not meta["skipped_files"]:
+        raise DataError(f"{store.path}: {timed} annotation lines in the label files, but {written} in the store and "
+                        f"{len(meta['skipped_lines'])} skipped; rebuild the store from these labels")
+    test = set(meta["subjects"].get("test", []))
+    seen = set(meta["subjects"].get("train", [])) | set(meta["subjects"].get("val", []))
+    if test & seen:
+        raise DataError(f"{store.path}: subjects {sorted(test & seen)} are in the test split and in training")
 
 
 def _usable_events(spec: RecordingSpec, duration: float, n_classes: int, config: PreprocessConfig,

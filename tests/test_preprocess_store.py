@@ -8,7 +8,7 @@ import pytest
 from eegdm_utils.datasets import FaithfulDataset, PretrainDataset
 from eegdm_utils.montage import TUH_CHANNEL_NAMES
 from eegdm_utils.preprocess import PreprocessConfig, cut_windows, load_tcp, tcp_from_raw
-from eegdm_utils.recordings import collect_tuev, parse_rec
+from eegdm_utils.recordings import RecordingSpec, collect_tuev, parse_rec
 from eegdm_utils.simulate import CLASS_NAMES
 from eegdm_utils.store import EEGStore, StoreMismatch, build_store
 
@@ -98,3 +98,24 @@ def test_store_reuse_mismatch_and_atomic_overwrite(tiny_corpus, tmp_path):
     assert after == digest
     assert not list(tmp_path.glob(".store.*"))  # no temporary folder left behind
     EEGStore(path)  # still readable
+
+
+def test_notebook_10_checks_pass_for_timed_and_whole_file_labels(tiny_store, tiny_corpus, tmp_path):
+    from eegdm_utils.recordings import DataError, collect_edf_folder
+    from eegdm_utils.store import check_store
+
+    specs = collect_tuev(tiny_corpus)
+    check_store(tiny_store, specs)  # timed labels (.rec lines): every line accounted for
+    extra = [RecordingSpec(s.path, s.split, s.subject, list(s.events), s.label_source, s.whole_file_label)
+             for s in specs]
+    extra[0].events.append(extra[0].events[0])  # a line the store never saw
+    with pytest.raises(DataError, match="annotation lines in the label files"):
+        check_store(tiny_store, extra)
+    # whole-file labels (file,label): no annotation lines, windows tiled over each file
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,label\n*.edf,background\n")
+    whole, classes = collect_edf_folder(tiny_corpus / "edf", labels, test_fraction=0.4)
+    assert all(s.whole_file_label is not None and not s.events for s in whole)
+    store = build_store(tmp_path / "whole", whole, classes, PreprocessConfig(notch_freq=60.0), {"kind": "test"})
+    assert store.meta["n_whole_file_lines"] == sum(store.meta["n_faithful"].values()) > 0
+    check_store(store, whole)
