@@ -54,6 +54,13 @@ PAPER_ABLATIONS = {
 }
 
 
+def _row(result: dict, seed) -> dict:
+    """One result of a metrics.json as a report row (the layout every ``collect_*`` returns)."""
+    return {"seed": seed, "method": result["method"], "label_fraction": result["label_fraction"],
+            **{m: result[m] for m in METRICS}, "val_kappa": result["val_kappa"], "epochs": result.get("epochs"),
+            "confusion": np.array(result["confusion"])}
+
+
 def collect_seed_results(lft_dir: str | Path, seeds: list[int] | None = None):
     """All rows of ``lft_dir/seed_*/metrics.json`` as a DataFrame (seed, method, fraction, metrics)."""
     import pandas as pd
@@ -69,9 +76,7 @@ def collect_seed_results(lft_dir: str | Path, seeds: list[int] | None = None):
             continue
         result = read_json(path)
         for r in result["results"]:
-            rows.append({"seed": result["seed"], "method": r["method"], "label_fraction": r["label_fraction"],
-                         **{m: r[m] for m in METRICS}, "val_kappa": r["val_kappa"], "epochs": r["epochs"],
-                         "confusion": np.array(r["confusion"])})
+            rows.append(_row(r, result["seed"]))
     if not rows:
         raise FileNotFoundError(f"{lft_dir}: no seed results (seed_*/metrics.json); run notebook 40 (make sweep) first")
     return pd.DataFrame(rows)
@@ -101,9 +106,7 @@ def collect_control_results(run_dir: str | Path):
     path = Path(run_dir) / "controls" / "metrics.json"
     if not path.exists():
         raise FileNotFoundError(f"{path}: no baseline and control readouts; run notebook 45 with this run_dir first")
-    rows = [{"seed": None, "method": r["method"], "label_fraction": r["label_fraction"], **{m: r[m] for m in METRICS},
-             "val_kappa": r["val_kappa"], "epochs": None, "confusion": np.array(r["confusion"])}
-            for r in read_json(path)["results"]]
+    rows = [_row(r, None) for r in read_json(path)["results"]]  # no epochs: a readout is one fit
     return pd.DataFrame(rows)
 
 
@@ -115,9 +118,7 @@ def collect_foundation_results(run_dir: str | Path):
     path = Path(run_dir) / "foundation" / "metrics.json"
     if not path.exists():
         return None
-    rows = [{"seed": r["seed"], "method": r["method"], "label_fraction": r["label_fraction"],
-             **{m: r[m] for m in METRICS}, "val_kappa": r["val_kappa"], "epochs": r["epochs"],
-             "confusion": np.array(r["confusion"])} for r in read_json(path)["results"]]
+    rows = [_row(r, r["seed"]) for r in read_json(path)["results"]]
     return pd.DataFrame(rows)
 
 

@@ -64,9 +64,28 @@ def backbone_table(run: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+LABELS = ("100%", "10%")
+
+
+def panels():
+    """One panel per label fraction, sharing the kappa axis."""
+    fig, axes = plt.subplots(1, len(LABELS), figsize=(11, 4), sharey=True)
+    for ax, labels in zip(axes, LABELS):
+        ax.set_title(f"{labels} of the training labels", fontsize=9)
+    return fig, axes
+
+
+def finish(fig, axes, ylabel: str, title: str, name: str, figures_dir: Path) -> None:
+    axes[0].set_ylabel(ylabel)
+    axes[-1].legend(fontsize=7)
+    fig.suptitle(title, y=1.02)
+    fig.tight_layout()
+    print(f"wrote {save_figure(fig, name, figures_dir / '45_controls')}")
+
+
 def plot_compute(table: pd.DataFrame, own: int, figures_dir: Path) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for ax, labels in zip(axes, ("100%", "10%")):
+    fig, axes = panels()
+    for ax, labels in zip(axes, LABELS):
         for (readout, color) in (("linear probe", "C3"), ("LFT (seed 0)", "C0")):
             part = table[(table.readout == readout) & (table.labels == labels)]
             if part.empty:
@@ -79,20 +98,16 @@ def plot_compute(table: pd.DataFrame, own: int, figures_dir: Path) -> None:
         ax.set_xticks(ticks, ["0 (untrained)" if t == own / 16 else f"{int(t)}" for t in ticks])
         ax.axvline(own, color="k", lw=0.8, ls=":", label=f"make run ({own} steps)")
         ax.set_xlabel("pretraining steps (batches of 32 single-channel windows)")
-        ax.set_title(f"{labels} of the training labels", fontsize=9)
-    axes[0].set_ylabel("Cohen's kappa ×100 (chance 0)")
-    axes[1].legend(fontsize=7)
-    fig.suptitle("What pretraining adds: readouts of the cache against pretraining compute", y=1.02)
-    fig.tight_layout()
-    print(f"wrote {save_figure(fig, 'compute_curve', figures_dir / '45_controls')}")
+    finish(fig, axes, "Cohen's kappa ×100 (chance 0)",
+           "What pretraining adds: readouts of the cache against pretraining compute", "compute_curve", figures_dir)
 
 
-def plot_backbones(table: pd.DataFrame, figures_dir: Path) -> None:
+def plot_backbones(table: pd.DataFrame, steps: int, figures_dir: Path) -> None:
     order = table.drop_duplicates("backbone").sort_values("params")["backbone"].tolist()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    fig, axes = panels()
     styles = {("linear probe", True): ("C3", "-", "probe, pretrained"), ("linear probe", False): ("C3", ":", "probe, untrained"),
               ("LFT (seed 0)", True): ("C0", "-", "LFT, pretrained"), ("LFT (seed 0)", False): ("C0", ":", "LFT, untrained")}
-    for ax, labels in zip(axes, ("100%", "10%")):
+    for ax, labels in zip(axes, LABELS):
         for (readout, pretrained), (color, ls, label) in styles.items():
             part = table[(table.readout == readout) & (table.backbone_pretrained == pretrained) & (table.labels == labels)]
             part = part.set_index("backbone").reindex(order)
@@ -101,13 +116,10 @@ def plot_backbones(table: pd.DataFrame, figures_dir: Path) -> None:
         names = [b[1:].split("_l") for b in order]  # "d32_l4" -> ["32", "4"]
         ax.set_xticks(range(len(order)), [f"width {w} × {n} layers\n{p / 1e3:.0f}k params"
                                           for (w, n), p in zip(names, params)], fontsize=7)
-        ax.set_xlabel("backbone (800 pretraining steps each)")
-        ax.set_title(f"{labels} of the training labels", fontsize=9)
-    axes[0].set_ylabel("test Cohen's kappa ×100 (chance 0)")
-    axes[1].legend(fontsize=7)
-    fig.suptitle("Backbone width and depth: probe and LFT on each backbone's cache, pretrained vs untrained", y=1.02)
-    fig.tight_layout()
-    print(f"wrote {save_figure(fig, 'backbone_curve', figures_dir / '45_controls')}")
+        ax.set_xlabel(f"backbone ({steps} pretraining steps each)")
+    finish(fig, axes, "test Cohen's kappa ×100 (chance 0)",
+           "Backbone width and depth: probe and LFT on each backbone's cache, pretrained vs untrained",
+           "backbone_curve", figures_dir)
 
 
 def main(run: Path, figures_dir: Path) -> None:
@@ -122,7 +134,7 @@ def main(run: Path, figures_dir: Path) -> None:
         print("\nBackbone width x depth (x100):")
         shown = table.set_index(["readout", "labels", "backbone", "backbone_pretrained"])[list(ROW)] * 100
         print(shown.round(2).to_string())
-        plot_backbones(table, figures_dir)
+        plot_backbones(table, own, figures_dir)
     recipe = run / "recipe"
     if (recipe / "lft" / "seed_0" / "metrics.json").exists():
         rows = point(recipe, True, backbone="pretrained") + point(recipe, False, backbone="untrained")
