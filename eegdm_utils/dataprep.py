@@ -22,8 +22,12 @@ def recordings(data_root: str | Path | None, labels: str | Path | None = None, s
 
     ``data_root`` empty: write (or reuse) the simulated TUEV-style corpus under ``sim_dir``.
     A folder with ``edf/train`` and ``edf/eval``: a TUEV v2.0.1 root. Any other folder:
-    EDF files labelled by the ``labels`` table.
+    EDF files labelled by the ``labels`` table, with ``test_subjects`` (None: a seeded 20% of the
+    subjects) as the test split.
     """
+    if test_subjects is not None and not (data_root and labels):
+        raise DataError(f"test_subjects {list(test_subjects)} apply to an EDF folder with a labels table; the "
+                        "simulated corpus and TUEV have their own test split (edf/eval)")
     if not data_root:
         config = sim_config or SimulationConfig()
         root = simulated_root(sim_dir, config)

@@ -176,6 +176,11 @@ def collect_edf_folder(
         else:
             spec.whole_file_label = index[label]
         specs.append(spec)
+    relatives = [str(edf.relative_to(root)) for edf in files]
+    unmatched = [p for p in list(timed) + list(whole) if not any(_match({p: True}, rel) for rel in relatives)]
+    if unmatched:
+        raise DataError(f"{source}: names files that are not in {root}: {', '.join(sorted(unmatched)[:5])}"
+                        + (f" and {len(unmatched) - 5} more" if len(unmatched) > 5 else ""))
     if not specs:
         raise DataError(f"{root}: none of the EDF files has a label in {source}")
     subjects = sorted({s.subject for s in specs})

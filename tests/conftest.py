@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from eegdm_utils.simulate import CLASS_NAMES, SimulationConfig, write_corpus
 from eegdm_utils.store import build_store
 
 REPO = Path(__file__).resolve().parents[1]
-REAL_DATA = Path(os.environ.get("EEGDM_REAL_DATA", REPO.parent / "shared" / "data" / "real"))
+REAL_DATA = REPO / "data" / "real"  # shipped with the project (data/real/README.md)
 
 TINY = SimulationConfig(n_train_subjects=5, n_eval_subjects=3, record_seconds=30, seed=7)
 
@@ -46,8 +45,7 @@ def one_thread():
 
 
 def real_data(*parts: str) -> Path:
-    """A path under the shared real recordings, or skip the test with the reason."""
+    """A path under the shipped real recordings (data/real/)."""
     path = REAL_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"real EEG recordings not found at {path} (set EEGDM_REAL_DATA to the shared/data/real folder)")
+    assert path.exists(), f"{path}: the real recordings shipped in data/real/ are missing from this checkout"
     return path

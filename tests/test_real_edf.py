@@ -1,5 +1,5 @@
 """The reader on real recordings (CHB-MIT bipolar, PhysioNet eegmat referential).
-Skipped with the reason where the shared real-data folder is absent."""
+shipped in data/real/."""
 
 import numpy as np
 
@@ -27,7 +27,7 @@ def test_chbmit_bipolar_maps_to_tcp():
 
 
 def test_eegmat_referential_with_per_file_labels(tmp_path):
-    root = real_data("eegmat", "data")
+    root = real_data("eegmat")
     labels = tmp_path / "labels.csv"
     labels.write_text("file,label\n*_1.edf,rest\n*_2.edf,arithmetic\n")
     specs, classes = collect_edf_folder(root, labels, test_subjects=["Subject08", "Subject09"])

@@ -1,0 +1,154 @@
+"""Real-EEG protocol: subject-wise folds, the CHB-MIT labels builder, task metrics, and the
+errors a real folder can raise."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from eegdm_utils.edf import write_edf
+from eegdm_utils.real import chbmit_labels, fold_specs, parse_chbmit_summary, subject_folds, task_metrics
+from eegdm_utils.recordings import DataError, collect_edf_folder
+
+from conftest import real_data
+
+SUMMARY = """Data Sampling Rate: 256 Hz
+*************************
+
+Channels in EDF Files:
+**********************
+Channel 1: FP1-F7
+Channel 2: F7-T7
+
+File Name: chb99_01.edf
+File Start Time: 11:42:54
+File End Time: 12:42:54
+Number of Seizures in File: 0
+
+File Name: chb99_02.edf
+File Start Time: 13:43:04
+File End Time: 14:43:04
+Number of Seizures in File: 2
+Seizure 1 Start Time: 100 seconds
+Seizure 1 End Time: 130 seconds
+Seizure 2 Start Time: 400 seconds
+Seizure 2 End Time: 410 seconds
+
+File Name: chb99_03.edf
+File Start Time: 14:43:12
+File End Time: 15:43:12
+Number of Seizures in File: 1
+Seizure Start Time: 50 seconds
+Seizure End Time: 70 seconds
+"""
+
+
+def _patient(root, seconds=600, summary=SUMMARY):
+    folder = root / "chb99"
+    folder.mkdir(parents=True)
+    (folder / "chb99-summary.txt").write_text(summary)
+    data = np.random.default_rng(0).normal(0, 20, (2, 256 * seconds))
+    for i in (1, 2, 3):
+        write_edf(folder / f"chb99_0{i}.edf", data, 256, ["FP1-F7", "F7-T7"])
+    return folder
+
+
+def test_subject_folds_test_every_subject_once():
+    subjects = [f"S{i:02d}" for i in range(10)]
+    folds = subject_folds(subjects + subjects[:3], 5, seed=1)  # duplicates count once
+    assert len(folds) == 5 and all(len(f) == 2 for f in folds)
+    assert sorted(s for f in folds for s in f) == subjects
+    assert subject_folds(subjects, 5, seed=1) == folds  # seeded
+    assert sorted(len(f) for f in subject_folds(subjects[:7], 3)) == [2, 2, 3]
+    with pytest.raises(ValueError, match="3 subjects"):
+        subject_folds(subjects[:3], 4)
+
+
+def test_fold_specs_keep_test_subjects_out_of_training():
+    specs, _ = collect_edf_folder(real_data("eegmat"), real_data("eegmat", "labels.csv"), test_subjects=[])
+    assert {s.split for s in specs} == {"train"}
+    fold = fold_specs(specs, ["Subject03", "Subject07"])
+    assert {s.subject for s in fold if s.split == "test"} == {"Subject03", "Subject07"}
+    assert not {s.subject for s in fold if s.split != "test"} & {"Subject03", "Subject07"}
+    assert all(s.split == "train" for s in specs)  # the originals are untouched
+    with pytest.raises(DataError, match=r"Subject42"):
+        fold_specs(specs, ["Subject42"])
+
+
+def test_shipped_label_tables_cover_every_shipped_file():
+    specs, classes = collect_edf_folder(real_data("eegmat"), real_data("eegmat", "labels.csv"))
+    assert classes == ["arithmetic", "rest"] and len(specs) == 20
+    assert len({s.subject for s in specs}) == 10
+    specs, classes = collect_edf_folder(real_data("chbmit"), real_data("chbmit", "labels.csv"))
+    assert classes == ["non-seizure", "seizure"] and len(specs) == 2
+
+
+def test_label_table_naming_missing_files_is_an_error(tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,label\n*_1.edf,rest\nSubject77_2.edf,arithmetic\n")
+    with pytest.raises(DataError, match=r"labels\.csv: names files that are not in .*Subject77_2\.edf"):
+        collect_edf_folder(real_data("eegmat"), labels)
+
+
+def test_chbmit_summary_both_spellings(tmp_path):
+    path = tmp_path / "chb99-summary.txt"
+    path.write_text(SUMMARY)
+    assert parse_chbmit_summary(path) == {"chb99_01.edf": [], "chb99_02.edf": [(100.0, 130.0), (400.0, 410.0)],
+                                          "chb99_03.edf": [(50.0, 70.0)]}
+    path.write_text("File Name: a.edf\nSeizure Start Time: 30 seconds\nSeizure End Time: 20 seconds\n")
+    with pytest.raises(DataError, match=r"chb99-summary\.txt:3: seizure ends at 20 s"):
+        parse_chbmit_summary(path)
+    path.write_text("nothing here\n")
+    with pytest.raises(DataError, match="not a CHB-MIT summary"):
+        parse_chbmit_summary(path)
+
+
+def test_chbmit_labels_builder(tmp_path):
+    root = tmp_path / "chbmit"
+    _patient(root)
+    out = tmp_path / "labels.csv"
+    counts = chbmit_labels(root, out, margin_seconds=30, seed=0)
+    assert counts == {"chb99": {"seizure_seconds": 60.0, "non_seizure_seconds": 60.0, "files": 3}}
+    rows = list(csv.DictReader(open(out)))
+    seizures = {(r["file"], float(r["start"]), float(r["end"])) for r in rows if r["label"] == "seizure"}
+    assert seizures == {("chb99/chb99_02.edf", 100, 130), ("chb99/chb99_02.edf", 400, 410), ("chb99/chb99_03.edf", 50, 70)}
+    spans = {"chb99/chb99_02.edf": [(100, 130), (400, 410)], "chb99/chb99_03.edf": [(50, 70)]}
+    for r in rows:
+        if r["label"] == "non-seizure":
+            s, e = float(r["start"]), float(r["end"])
+            assert 0 <= s < e <= 600
+            assert all(e <= a - 30 or s >= b + 30 for a, b in spans.get(r["file"], []))
+    # the table is what notebook 10 reads: 1-s events, one subject
+    specs, classes = collect_edf_folder(root, out, test_subjects=[])
+    assert classes == ["non-seizure", "seizure"] and {s.subject for s in specs} == {"chb99"}
+    assert sum(len(s.events) for s in specs) == 120
+
+
+def test_chbmit_labels_names_the_missing_file(tmp_path):
+    root = tmp_path / "chbmit"
+    folder = _patient(root)
+    (folder / "chb99_03.edf").unlink()
+    out = tmp_path / "labels.csv"
+    out.write_text("kept\n")
+    with pytest.raises(DataError, match=r"chb99-summary\.txt: lists chb99_03\.edf, which is not in"):
+        chbmit_labels(root, out)
+    assert out.read_text() == "kept\n"  # nothing half-written
+
+
+def test_task_metrics_binary_and_collapse():
+    y = np.array([0, 0, 1, 1])
+    m = task_metrics(y, np.array([[2.0, 1.0], [0.0, 1.0], [0.0, 3.0], [1.0, 0.5]]), 2)
+    assert m["balanced_accuracy"] == 0.5 and m["auroc"] == 0.75 and m["predicted_classes"] == 2
+    collapsed = task_metrics(y, np.array([[0.0, 1.0], [0.0, 2.0], [0.0, 3.0], [0.0, 4.0]]), 2)
+    assert collapsed["predicted_classes"] == 1 and collapsed["kappa"] == 0.0 and collapsed["auroc"] == 1.0
+    assert np.isnan(task_metrics(np.array([1, 1]), np.array([[0.0, 1.0], [1.0, 0.0]]), 2)["auroc"])
+
+
+def test_test_subjects_only_for_edf_folders(tmp_path):
+    from eegdm_utils.dataprep import recordings
+
+    with pytest.raises(DataError, match=r"test_subjects \['S1'\] apply to an EDF folder"):
+        recordings("", sim_dir=tmp_path, test_subjects=["S1"])
+    specs, classes, source = recordings(real_data("eegmat"), real_data("eegmat", "labels.csv"),
+                                        test_subjects=["Subject02"])
+    assert {s.subject for s in specs if s.split == "test"} == {"Subject02"} and source["kind"] == "EDF folder"
