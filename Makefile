@@ -13,7 +13,10 @@ SEEDS ?= 0 1 2 3 4
 # The main job, in order; each notebook reads what the previous ones wrote to RUN_DIR (90 runs before
 # the report, 50, which prints its rows).
 BEFORE_SWEEP := 10_data_prep 20_pretrain_ssmdp 30_cache_latents
-AFTER_SWEEP := 45_controls 90_foundation_baseline 50_report 70_generation 80_eeg_encoder_pretrain 85_eeg_to_image
+AFTER_SWEEP := 45_controls 90_foundation_baseline 50_report 70_generation 80_eeg_encoder_pretrain 85_eeg_to_image 95_real_eeg
+# notebook 95 again on the shipped CHB-MIT excerpt: one patient, so blocks of time instead of subjects
+CHBMIT := -p data_root ../data/real/chbmit -p labels ../data/real/chbmit/labels.csv -p name chbmit -p notch_freq 60.0 \
+	-p split_by time -p n_folds 3
 PAPERMILL = cd notebooks && EEGDM_PROGRESS=0 ../$(BIN)/papermill --no-progress-bar -k $(KERNEL) -f ../$(PARAMS) -p run_dir ../$(RUN_DIR)
 # $(call notebook,name,output name,extra papermill arguments): run one notebook, log its time
 # (papermill's notes on parameters that belong to other notebooks are filtered out)
@@ -39,6 +42,7 @@ run: setup
 	@for nb in $(BEFORE_SWEEP); do $(call notebook,$$nb,$$nb,); done
 	@$(MAKE) --no-print-directory sweep PARAMS=$(PARAMS) RUN_DIR=$(RUN_DIR) SEEDS="$(SEEDS)"
 	@for nb in $(AFTER_SWEEP); do $(call notebook,$$nb,$$nb,); done
+	@$(call notebook,95_real_eeg,95_real_eeg_chbmit,$(CHBMIT))
 	@echo "total $$(awk '{s += $$2} END {print s}' $(RUN_DIR)/timings.txt) s"
 
 # Notebook 40 once per seed, each into RUN_DIR/lft/seed_<N>

@@ -19,6 +19,7 @@ Shape letters: N windows, K channels, L samples, n layers, P pools, H width, F f
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -86,8 +87,10 @@ class LinearReadout:
 
     def fit(self, X: np.ndarray, y: np.ndarray, w: np.ndarray, X_val: np.ndarray, y_val: np.ndarray,
             w_val: np.ndarray) -> ReadoutResult:
-        self.mean = np.nan_to_num(np.nanmean(X, axis=0))  # all-missing features: mean 0, scale 1
-        scale = np.nan_to_num(np.nanstd(X, axis=0))
+        with warnings.catch_warnings():  # features of a channel missing everywhere: all NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.mean = np.nan_to_num(np.nanmean(X, axis=0))  # all-missing features: mean 0, scale 1
+            scale = np.nan_to_num(np.nanstd(X, axis=0))
         self.scale = np.where(scale > 0, scale, 1.0)
         with threadpool_limits(1):  # small problems: BLAS threads cost far more than they give (10x here)
             return self._fit_path(self._standardise(X), y, w, self._standardise(X_val), y_val, w_val)
@@ -111,6 +114,11 @@ class LinearReadout:
     def predict(self, X: np.ndarray) -> np.ndarray:
         with threadpool_limits(1):
             return self.model.predict(self._standardise(X))
+
+    def log_proba(self, X: np.ndarray) -> np.ndarray:
+        """[N, C] log class probabilities (columns: every class of the training labels)."""
+        with threadpool_limits(1), np.errstate(divide="ignore"):  # probability 0: log -inf
+            return self.model.predict_log_proba(self._standardise(X))
 
 
 def line_examples(lines: dict, indices: np.ndarray | None = None):

@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .metrics import classification_metrics
 from .recordings import DataError, RecordingSpec
@@ -79,7 +80,8 @@ def task_metrics(y_true: np.ndarray, scores: np.ndarray, n_classes: int) -> dict
     ``predicted_classes``: how many classes the model predicts at all (1 = collapsed)."""
     from sklearn.metrics import roc_auc_score
 
-    y_true, scores = np.asarray(y_true), np.asarray(scores, dtype=np.float64)
+    y_true = np.asarray(y_true)
+    scores = np.nan_to_num(np.asarray(scores, dtype=np.float64), neginf=-1.0e9, posinf=1.0e9)  # log(0) = -inf
     pred = scores.argmax(axis=1)
     m = classification_metrics(y_true, pred, n_classes)
     present = np.unique(y_true)
@@ -195,3 +197,128 @@ def chbmit_labels(root: str | os.PathLike, out_csv: str | os.PathLike, backgroun
             writer.writerow([path.relative_to(root).as_posix(), f"{start:g}", f"{end:g}", label])
     os.replace(tmp, out_csv)
     return counts
+
+
+# ---------------------------------------------------------------- folds over one store
+
+def window_subjects(store, split: str = "train") -> np.ndarray:
+    """[N] the subject of every window of ``split`` (the file-name prefix before ``_``)."""
+    from .recordings import subject_of
+
+    files = store.meta["files"]
+    return np.array([subject_of(files[i]) for i in store.array(split, "window_file")])
+
+
+def subject_split(subjects: np.ndarray, test_subjects, val_fraction: float = 0.2, seed: int = 4523) -> dict:
+    """{train, val, test: window indices}: the windows of ``test_subjects`` are the test split; a
+    seeded ``val_fraction`` of the other subjects (at least one when two or more remain) is the
+    validation split; no subject is in two splits."""
+    test_subjects = set(test_subjects)
+    unknown = test_subjects - set(subjects.tolist())
+    if unknown:
+        raise DataError(f"test subjects {sorted(unknown)} have no windows in the store")
+    rest = sorted(set(subjects.tolist()) - test_subjects)
+    if not rest:
+        raise DataError("every subject is a test subject; nothing is left to train on")
+    n_val = max(1, int(len(rest) * val_fraction)) if len(rest) >= 2 else 0
+    val = set(np.random.RandomState(seed).choice(rest, size=n_val, replace=False).tolist()) if n_val else set()
+    return {"train": np.flatnonzero(~np.isin(subjects, list(test_subjects | val))),
+            "val": np.flatnonzero(np.isin(subjects, list(val))),
+            "test": np.flatnonzero(np.isin(subjects, list(test_subjects)))}
+
+
+def time_split(window_file: np.ndarray, window_start: np.ndarray, k: int, fold: int, window_seconds: float) -> dict:
+    """{train, val, test: window indices} for one patient's recordings split in time: each file's
+    windows fall in ``k`` consecutive blocks by start time; block ``fold`` is the test split, the
+    next block the validation split, the rest training, less every training window that shares a
+    sample with a test or validation window (starts closer than ``window_seconds``)."""
+    if not 3 <= k:
+        raise ValueError(f"a time split needs at least 3 blocks (test, validation, training), not {k}")
+    block = np.zeros(len(window_file), dtype=int)
+    for f in np.unique(window_file):
+        idx = np.flatnonzero(window_file == f)
+        order = idx[np.argsort(window_start[idx], kind="stable")]
+        block[order] = np.arange(len(order)) * k // len(order)
+    test, val = block == fold % k, block == (fold + 1) % k
+    held = test | val
+    train = ~held
+    for i in np.flatnonzero(train):
+        near = held & (window_file == window_file[i]) & (np.abs(window_start - window_start[i]) < window_seconds)
+        train[i] = not near.any()
+    return {"train": np.flatnonzero(train), "val": np.flatnonzero(val), "test": np.flatnonzero(test)}
+
+
+class FoldView:
+    """One fold of a store whose windows are all in one split: the windows ``splits`` names
+    ({train, val, test: indices}) presented with the store's read interface (windows, present,
+    faithful lines, meta), so that pretraining, caches and classifiers run on it unchanged."""
+
+    def __init__(self, store, splits: dict[str, np.ndarray], source_split: str = "train"):
+        self.path = store.path
+        windows, present = store.windows(source_split), store.present(source_split)
+        lines = store.faithful(source_split)
+        self._windows, self._present, self._lines = {}, {}, {}
+        meta = {k: v for k, v in store.meta.items() if k not in ("shapes", "n_faithful", "n_pretrain", "class_counts")}
+        meta.update(shapes={}, n_faithful={}, n_pretrain={}, class_counts={})
+        names = list(store.class_names)
+        for split in ("train", "val", "test"):
+            idx = np.sort(np.asarray(splits.get(split, []), dtype=np.int64))
+            self._windows[split] = np.asarray(windows[idx], dtype=np.float32)
+            self._present[split] = np.asarray(present[idx], dtype=bool)
+            position = np.full(len(present), -1)
+            position[idx] = np.arange(len(idx))
+            keep = position[lines["window"]] >= 0
+            self._lines[split] = {"window": position[lines["window"][keep]], "channel": lines["channel"][keep],
+                                  "label": lines["label"][keep]}
+            meta["shapes"][split] = list(self._windows[split].shape)
+            meta["n_faithful"][split] = int(keep.sum())
+            meta["n_pretrain"][split] = int(self._present[split].sum())
+            counts = np.bincount(self._lines[split]["label"].astype(np.int64), minlength=len(names))
+            meta["class_counts"][split] = {c: int(n) for c, n in zip(names, counts)}
+        self.meta = meta
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.meta["class_names"])
+
+    @property
+    def window_samples(self) -> int:
+        return int(self.meta["preprocess"]["window_samples"])
+
+    def windows(self, split: str) -> np.ndarray:
+        return self._windows[split]
+
+    def present(self, split: str) -> np.ndarray:
+        return self._present[split]
+
+    def faithful(self, split: str) -> dict[str, np.ndarray]:
+        return dict(self._lines[split])
+
+
+# ---------------------------------------------------------------- scoring the routes of one fold
+
+@torch.no_grad()
+def network_scores(model, inputs: np.ndarray, present: np.ndarray, batch: int = 64, transform=None) -> np.ndarray:
+    """[N, C] logits of ``model(x, present)`` over inputs [N, ...] (NaN -> 0; ``transform`` applied
+    to each batch, e.g. mu-law for EEGNet)."""
+    out = []
+    for start in range(0, len(inputs), batch):
+        x = torch.from_numpy(np.nan_to_num(np.asarray(inputs[start:start + batch], dtype=np.float32)))
+        if transform is not None:
+            x = transform(x)
+        out.append(model(x, torch.from_numpy(np.asarray(present[start:start + batch], dtype=bool))).float().numpy())
+    return np.concatenate(out)
+
+
+def readout_scores(features: dict, view, n_classes: int, c_grid=None) -> tuple[np.ndarray, dict]:
+    """A class-balanced logistic readout (notebook 45's) fitted on the fold's training windows,
+    C chosen on its validation windows: ([N_test, C] log-probabilities, {C, val_kappa})."""
+    from .controls import C_GRID, LinearReadout, line_examples
+
+    w_tr, y_tr, n_tr = line_examples(view.faithful("train"))
+    w_va, y_va, n_va = line_examples(view.faithful("val"))
+    readout = LinearReadout(n_classes, c_grid or C_GRID)
+    fitted = readout.fit(features["train"][w_tr], y_tr, n_tr, features["val"][w_va], y_va, n_va)
+    scores = np.full((len(features["test"]), n_classes), -1.0e9)  # classes absent from training
+    scores[:, readout.model.classes_] = readout.log_proba(features["test"])
+    return scores, {"class_weight": "balanced", "C": fitted.C, "val_kappa": fitted.val["kappa"]}

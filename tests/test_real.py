@@ -152,3 +152,47 @@ def test_test_subjects_only_for_edf_folders(tmp_path):
     specs, classes, source = recordings(real_data("eegmat"), real_data("eegmat", "labels.csv"),
                                         test_subjects=["Subject02"])
     assert {s.subject for s in specs if s.split == "test"} == {"Subject02"} and source["kind"] == "EDF folder"
+
+
+def test_subject_split_and_fold_view(tmp_path):
+    from eegdm_utils.preprocess import PreprocessConfig
+    from eegdm_utils.real import FoldView, subject_split, window_subjects
+    from eegdm_utils.store import build_store
+
+    specs, classes = collect_edf_folder(real_data("eegmat"), real_data("eegmat", "labels.csv"), test_subjects=[])
+    specs = [s for s in specs if s.subject in ("Subject00", "Subject01", "Subject02", "Subject03")]
+    store = build_store(tmp_path / "store", specs, classes, PreprocessConfig(notch_freq=50.0, val_fraction=0.0),
+                        {"kind": "eegmat"}, errors="raise")
+    assert store.meta["shapes"]["val"][0] == store.meta["shapes"]["test"][0] == 0  # one split holds every window
+    subjects = window_subjects(store)
+    splits = subject_split(subjects, ["Subject02"], seed=0)
+    assert {s: set(subjects[i]) for s, i in splits.items() if s != "train"} == {"test": {"Subject02"},
+                                                                               "val": set(subjects[splits["val"]])}
+    assert len(set(subjects[splits["val"]])) == 1 and not set(subjects[splits["train"]]) & {"Subject02"}
+    view = FoldView(store, splits)
+    for split, idx in splits.items():
+        assert np.array_equal(view.windows(split), store.windows("train")[np.sort(idx)], equal_nan=True)
+        lines = view.faithful(split)
+        assert len(lines["label"]) == view.meta["n_faithful"][split] == len(idx)  # whole-file tiles: one line each
+        assert (lines["window"] < len(idx)).all()
+    # labels follow their windows: every window of Subject02_2 (arithmetic) keeps its label
+    assert sorted(set(view.faithful("test")["label"].tolist())) == [0, 1]
+    with pytest.raises(DataError, match="Subject42"):
+        subject_split(subjects, ["Subject42"])
+
+
+def test_time_split_shares_no_sample():
+    from eegdm_utils.real import time_split
+
+    window_file = np.repeat([0, 1], 40)
+    window_start = np.tile(np.arange(40.0), 2)  # 1-s steps: 5-s windows overlap their neighbours
+    seen = np.zeros(80, dtype=int)
+    for fold in range(4):
+        s = time_split(window_file, window_start, 4, fold, window_seconds=5.0)
+        seen[s["test"]] += 1
+        held = np.concatenate([s["test"], s["val"]])
+        for i in s["train"]:
+            same = held[window_file[held] == window_file[i]]
+            assert np.abs(window_start[same] - window_start[i]).min() >= 5.0
+        assert not set(s["val"]) & set(s["test"]) and len(s["train"]) > 0
+    assert (seen == 1).all()  # every window tested once
