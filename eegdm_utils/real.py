@@ -26,6 +26,7 @@ import torch
 
 from .metrics import classification_metrics
 from .recordings import DataError, RecordingSpec
+from .store import StoreMeta
 
 
 def subject_folds(subjects, k: int, seed: int = 0) -> list[list[str]]:
@@ -248,7 +249,7 @@ def time_split(window_file: np.ndarray, window_start: np.ndarray, k: int, fold: 
     return {"train": np.flatnonzero(train), "val": np.flatnonzero(val), "test": np.flatnonzero(test)}
 
 
-class FoldView:
+class FoldView(StoreMeta):
     """One fold of a store whose windows are all in one split: the windows ``splits`` names
     ({train, val, test: indices}) presented with the store's read interface (windows, present,
     faithful lines, meta), so that pretraining, caches and classifiers run on it unchanged."""
@@ -276,14 +277,6 @@ class FoldView:
             counts = np.bincount(self._lines[split]["label"].astype(np.int64), minlength=len(names))
             meta["class_counts"][split] = {c: int(n) for c, n in zip(names, counts)}
         self.meta = meta
-
-    @property
-    def class_names(self) -> list[str]:
-        return list(self.meta["class_names"])
-
-    @property
-    def window_samples(self) -> int:
-        return int(self.meta["preprocess"]["window_samples"])
 
     def windows(self, split: str) -> np.ndarray:
         return self._windows[split]

@@ -63,7 +63,24 @@ def fingerprint(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-class EEGStore:
+class StoreMeta:
+    """What a store (or a view of one) says about itself, from its ``meta``."""
+
+    meta: dict
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.meta["class_names"])
+
+    @property
+    def window_samples(self) -> int:
+        return int(self.meta["preprocess"]["window_samples"])
+
+    def class_counts(self, split: str) -> dict[str, int]:
+        return dict(self.meta["class_counts"][split])
+
+
+class EEGStore(StoreMeta):
     """Read access to a built store (arrays are memory-mapped, read-only)."""
 
     def __init__(self, path: str | os.PathLike):
@@ -80,14 +97,6 @@ class EEGStore:
             if not f.exists() or f.stat().st_size != expected:
                 raise DataError(f"{f}: expected {expected} bytes for shape {shape}; the store is incomplete, rebuild it")
 
-    @property
-    def class_names(self) -> list[str]:
-        return list(self.meta["class_names"])
-
-    @property
-    def window_samples(self) -> int:
-        return int(self.meta["preprocess"]["window_samples"])
-
     def windows(self, split: str) -> np.ndarray:
         shape = tuple(self.meta["shapes"][split])
         if shape[0] == 0:
@@ -102,9 +111,6 @@ class EEGStore:
 
     def faithful(self, split: str) -> dict[str, np.ndarray]:
         return {k: self.array(split, f"faithful_{k}") for k in ("window", "channel", "label")}
-
-    def class_counts(self, split: str) -> dict[str, int]:
-        return dict(self.meta["class_counts"][split])
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{s}: {self.meta['n_faithful'][s]} lines / {self.meta['shapes'][s][0]} windows" for s in SPLITS)

@@ -152,6 +152,8 @@ def test_test_subjects_only_for_edf_folders(tmp_path):
     specs, classes, source = recordings(real_data("eegmat"), real_data("eegmat", "labels.csv"),
                                         test_subjects=["Subject02"])
     assert {s.subject for s in specs if s.split == "test"} == {"Subject02"} and source["kind"] == "EDF folder"
+    with pytest.raises(DataError, match=r"eegmat: test subjects \['Subject42'\] have no labelled recordings"):
+        recordings(real_data("eegmat"), real_data("eegmat", "labels.csv"), test_subjects=["Subject42"])
 
 
 def test_subject_split_and_fold_view(tmp_path):
