@@ -25,9 +25,11 @@ backbone's channel conditioning marks it); ``channel_embed`` adds a learnable ch
 (per channel, or per hemisphere: "mirror"), the reference's option ``have_ch_pos_embed`` except
 that the reference concatenates it to the token where this adds it (the width stays H).
 
-Ablation options: ``fusion="none"`` (no fusion blocks: every (layer, pool, channel) token
-goes to the final blocks, with a positional embedding), ``fusion="mean"`` (the layers'
-activity averaged into one layer, fused by one block), ``layers`` (a subset of backbone
+Ablation options, as the reference's scripts (``src/extra/no_fusion.py``, ``mean_fusion.py``):
+``fusion="none"`` (no fusion blocks: every (layer, pool, channel) token goes to the final
+blocks, with a positional embedding; the reference uses 34 of them, 7,023,622 parameters),
+``fusion="mean"`` (each (pool, channel) token averaged over the layers, the P x K tokens
+straight into the final blocks; the reference uses 35), ``layers`` (a subset of backbone
 layers), and ``n_pool`` (other window lengths or sampling rates).
 
 Shape letters: B batch, n layers, P pools, K channels, T fusion tokens, H width, C classes.
@@ -126,14 +128,13 @@ class LatentFusionTransformer(nn.Module):
         super().__init__()
         self.config = c = config
         H = c.d_model
-        if c.fusion == "none":
-            n_positions = c.used_layers * c.n_pool * c.n_channels
+        if c.fusion in ("none", "mean"):  # no fusion blocks: channel tokens straight into the final blocks
+            n_positions = (c.used_layers if c.fusion == "none" else 1) * c.n_pool * c.n_channels
             self.fusion_blocks = nn.ModuleList()
             self.fusion_tokens = None
         else:
-            n_fusion = 1 if c.fusion == "mean" else c.used_layers
             n_positions = c.n_pool * c.n_tokens
-            self.fusion_blocks = nn.ModuleList(FusionBlock(H, c.n_heads, c.ff_mult, c.dropout) for _ in range(n_fusion))
+            self.fusion_blocks = nn.ModuleList(FusionBlock(H, c.n_heads, c.ff_mult, c.dropout) for _ in range(c.used_layers))
             self.fusion_tokens = nn.Parameter(self._init(c.n_pool, c.n_tokens, H))  # [P, T, H]
         self.position = nn.Parameter(self._init(n_positions, H))
         # per (layer, unit) statistics of the training cache ("standard" norms; set by fit_token_statistics)
@@ -171,9 +172,9 @@ class LatentFusionTransformer(nn.Module):
             latents = latents.masked_fill(missing[:, None, None, :, None], 0.0)
         if c.fusion == "none":
             tokens = latents.reshape(B, n * P * K, H)  # every (layer, pool, channel) token
+        elif c.fusion == "mean":
+            tokens = latents.mean(dim=1).reshape(B, P * K, H)  # each (pool, channel) token averaged over layers
         else:
-            if c.fusion == "mean":
-                latents = latents.mean(dim=1, keepdim=True)  # [B, 1, P, K, H]
             tokens = self.fuse(latents, missing)  # [B, P*T, H]
         tokens = tokens + self.position
         for block in self.final_blocks:

@@ -8,8 +8,29 @@ from eegdm_utils.lft import LatentFusionTransformer, LFTConfig, no_decay_groups
 SMALL = LFTConfig(d_model=16, n_layer=3, n_pool=5, n_tokens=4, n_heads=2, n_final=1, channel_norm="layer")
 
 
+def n_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
 def test_paper_configuration_parameter_count():
-    assert sum(p.numel() for p in LatentFusionTransformer(LFTConfig()).parameters()) == 6_898_950
+    assert n_parameters(LatentFusionTransformer(LFTConfig())) == 6_898_950
+
+
+def test_fusion_ablations_have_the_reference_structure():
+    """The reference's no-fusion ablation (all 20 x 5 x 22 tokens into 34 self-attention blocks)
+    has 7,023,622 parameters; its mean fusion puts the 5 x 22 layer-averaged tokens into 35."""
+    none = LatentFusionTransformer(LFTConfig(fusion="none", n_final=34))
+    assert n_parameters(none) == 7_023_622 and none.position.shape == (2200, 128)
+    mean = LatentFusionTransformer(LFTConfig(fusion="mean", n_final=35))
+    block = n_parameters(mean.final_blocks[0])
+    assert mean.fusion_tokens is None and len(mean.fusion_blocks) == 0 and mean.position.shape == (110, 128)
+    assert n_parameters(mean) == 35 * block + 110 * 128 + 128 * 6 + 6
+    # the layer average is what it reads: the same mean activity, however it is spread over layers
+    small = LatentFusionTransformer(LFTConfig(**{**SMALL.__dict__, "fusion": "mean", "channel_norm": "none"})).eval()
+    x = torch.rand(2, 3, 5, 22, 16)
+    shuffled = x[:, [2, 0, 1]]
+    assert torch.allclose(small(x), small(shuffled), atol=1e-5)
+    assert not torch.allclose(small(x), small(x * torch.tensor([3.0, 0.0, 0.0])[None, :, None, None, None]), atol=1e-3)
 
 
 @pytest.mark.parametrize("fusion", ["layer", "mean", "none"])
