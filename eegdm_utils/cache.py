@@ -83,15 +83,18 @@ def block_activity(backbone, x: torch.Tensor, t: torch.Tensor, channel: torch.Te
 @torch.no_grad()
 def pooled_activations(backbone, x: torch.Tensor, t: torch.Tensor, channel: torch.Tensor, query: str,
                        window: int, reduction: str, rate: float = 1.0) -> torch.Tensor:
-    """[M, 1, L] -> [M, n_layer, P, H]: each block's activations reduced over pool windows.
+    """[M, 1, L] -> [M, n_layer, P, H]: each block's activations reduced over P = L // window
+    consecutive pool windows; the last L % window samples, if any, are in no pool (as the
+    reference's ``unfold``; resampled windows need not be a whole number of pools).
 
     Reduced block by block, so the full [M, n_layer, L, H] activity is never held."""
     L = x.shape[-1]
-    if L % window:
-        raise ValueError(f"window length {L} is not a multiple of the pool window {window}")
+    P = L // window
+    if P == 0:
+        raise ValueError(f"a window of {L} samples is shorter than one pool of {window}")
     pooled = []
     for gate, filt in block_activity(backbone, x, t, channel, rate):
-        act = (gate if query == "gate" else filt).unflatten(1, (L // window, window))  # [M, P, window, H]
+        act = (gate if query == "gate" else filt)[:, :P * window].unflatten(1, (P, window))  # [M, P, window, H]
         pooled.append(act.std(dim=2) if reduction == "std" else act.mean(dim=2))  # [M, P, H]
     return torch.stack(pooled, dim=1)  # [M, n_layer, P, H]
 

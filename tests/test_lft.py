@@ -184,3 +184,63 @@ def test_standard_token_norm_uses_training_statistics_per_layer_and_unit_without
     assert not torch.allclose(model(2 * x), model(x), atol=1e-4)
     layer_norm = LatentFusionTransformer(LFTConfig(**{**SMALL.__dict__, "channel_norm": "layer"})).eval()
     assert torch.allclose(layer_norm(2 * x), layer_norm(x), atol=1e-4)
+
+
+def test_layer_subsets_keep_the_reference_parameter_budget():
+    from eegdm_utils.ablations import comparable_final_blocks, layer_subset
+
+    assert layer_subset("first_half", 20) == tuple(range(10)) and layer_subset("second_half", 20) == tuple(range(10, 20))
+    assert layer_subset("third_quarter", 20) == tuple(range(10, 15)) and layer_subset("every_other", 4) == (0, 2)
+    with pytest.raises(ValueError, match="quarters"):
+        layer_subset("first_quarter", 6)
+    paper = LFTConfig()
+    assert comparable_final_blocks(paper, layer_subset("first_half", 20)) == 22  # the reference's configs
+    assert comparable_final_blocks(paper, layer_subset("fourth_quarter", 20)) == 28
+    small = LFTConfig(d_model=32, n_layer=4, n_tokens=8, n_heads=4, n_final=2)
+    n = comparable_final_blocks(small, (0, 1))
+    full = n_parameters(LatentFusionTransformer(small))
+    sizes = {k: n_parameters(LatentFusionTransformer(LFTConfig(**{**vars(small), "layers": (0, 1), "n_final": k})))
+             for k in (n - 1, n, n + 1)}
+    assert min(sizes, key=lambda k: abs(sizes[k] - full)) == n  # the closest budget
+
+
+def test_reduced_sampling_follows_the_reference_script():
+    """The reference resamples each 200 Hz test window with MNE's Raw.resample to 200 * rate Hz
+    and passes rate = fs / 200 to the backbone."""
+    import mne
+
+    from eegdm_utils.ablations import reduced_rate_windows
+
+    t = np.arange(1000) / 200.0
+    x = np.stack([np.sin(2 * np.pi * 7.0 * t), np.cos(2 * np.pi * 11.0 * t)])[None]  # [1, 2, 1000]
+    x = np.concatenate([x, x[:, ::-1]])  # [2, 2, 1000]
+    x[1, 0] = np.nan  # a missing channel stays missing
+    out, rate, pool = reduced_rate_windows(x, 190.0)
+    assert out.shape == (2, 2, 950) and rate == pytest.approx(0.95) and pool == 190
+    reference = mne.io.RawArray(x[0], mne.create_info(2, 200.0), verbose="error").resample(190.0, verbose="error")
+    assert np.allclose(out[0], reference.get_data(), atol=1e-5)
+    assert np.isnan(out[1, 0]).all() and np.isfinite(out[1, 1]).all()
+    peak = np.abs(np.fft.rfft(out[0, 0])).argmax() * 190.0 / 950  # the 7 Hz sine is still 7 Hz
+    assert peak == pytest.approx(7.0, abs=0.25)
+
+
+def test_resampled_windows_pool_into_the_lfts_five_pools():
+    """At 187.5 Hz a 5-s window has 938 samples: 5 pools of 187 of the whole window's activity,
+    the last 3 samples in none."""
+    from eegdm_utils.ablations import reduced_rate_windows
+    from eegdm_utils.cache import block_activity, pooled_activations
+    from eegdm_utils.ssmdp import SSMDP, SSMDPConfig
+
+    torch.manual_seed(0)
+    net = SSMDP(SSMDPConfig(d_model=8, d_state=4, n_layer=2, d_cond=16, d_cond_embed=8)).eval()
+    windows, rate, pool = reduced_rate_windows(np.random.default_rng(0).normal(size=(1, 2, 1000)), 187.5)
+    assert windows.shape[-1] == 938 and pool == 187 and rate == pytest.approx(0.9375)
+    x = torch.from_numpy(windows[0][:, None])  # [2, 1, 938]
+    t, channel = torch.ones(2, dtype=torch.long), torch.arange(2)
+    with torch.no_grad():
+        pooled = pooled_activations(net, x, t, channel, "gate", pool, "std", rate)  # [2, n_layer, 5, H]
+        gates = [gate for gate, _ in block_activity(net, x, t, channel, rate)]  # [2, 938, H] per block
+    assert pooled.shape == (2, 2, 5, 8)
+    for i, gate in enumerate(gates):  # pool p is samples 187 p ... 187 p + 186 of the whole window's activity
+        expected = gate[:, :935].unflatten(1, (5, 187)).std(dim=2)
+        assert torch.allclose(pooled[:, i], expected, atol=1e-6)

@@ -1,0 +1,84 @@
+"""Pieces of the paper's ablations that follow the reference's own scripts and configs.
+
+- **Layers (Table V)**: the reference fine-tunes on contiguous ranges of backbone layers
+  (``conf/finetune/base_firsthalf.yaml`` ... ``base_forthquarter.yaml``: ``start``/``end``) and,
+  to keep the parameter count comparable, gives the LFT more final blocks: 22 instead of 8 with
+  10 of the 20 layers, 28 with 5. :func:`layer_subset` names the ranges (and "every other", which
+  the reference does not run); :func:`comparable_final_blocks` gives the reference's counts for the
+  paper configuration and, for other sizes, the count whose parameter total is closest to the
+  full model's.
+- **Sampling rate (Table VIII)**: ``src/extra/reduce_sampling.py`` resamples every 200 Hz test
+  window with MNE to ``200 * rate`` Hz and runs the frozen backbone with the same ``rate``
+  (``rate = fs / 200``); no retraining. :func:`reduced_rate_windows` does the same, and gives the
+  pool length that keeps the LFT's 5 pools of about 1 s.
+
+Shape letters: N windows, K channels, L samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .lft import LatentFusionTransformer, LFTConfig
+from .s4d import reference_rate
+
+# the reference's final-block counts for layer subsets of its 20-layer backbone (its configs)
+REFERENCE_FINAL_BLOCKS = {20: 8, 10: 22, 5: 28}
+
+
+def layer_subset(name: str, n_layer: int) -> tuple[int, ...]:
+    """Backbone layers of a named subset: ``first_half``, ``second_half``, ``first_quarter`` ...
+    ``fourth_quarter`` (contiguous, as the reference's configs) or ``every_other`` (0, 2, 4, ...)."""
+    quarters = {"first_quarter": 0, "second_quarter": 1, "third_quarter": 2, "fourth_quarter": 3}
+    if name == "all":
+        return tuple(range(n_layer))
+    if name == "every_other":
+        return tuple(range(0, n_layer, 2))
+    if name in ("first_half", "second_half"):
+        if n_layer < 2:
+            raise ValueError(f"a backbone of {n_layer} layer has no halves")
+        half = n_layer // 2
+        return tuple(range(half)) if name == "first_half" else tuple(range(half, n_layer))
+    if name in quarters:
+        if n_layer % 4:
+            raise ValueError(f"{n_layer} layers do not split into quarters")
+        q = n_layer // 4
+        return tuple(range(quarters[name] * q, (quarters[name] + 1) * q))
+    raise ValueError(f"unknown layer subset {name!r}: all, first_half, second_half, first_quarter ... "
+                     "fourth_quarter or every_other")
+
+
+def _n_parameters(config: LFTConfig) -> int:
+    return sum(p.numel() for p in LatentFusionTransformer(config).parameters())
+
+
+def comparable_final_blocks(config: LFTConfig, layers) -> int:
+    """Final self-attention blocks for an LFT reading only ``layers``: the reference's count for the
+    paper configuration (:data:`REFERENCE_FINAL_BLOCKS`), otherwise the count whose parameter total
+    is closest to that of ``config`` with every layer."""
+    layers = tuple(layers)
+    paper = LFTConfig()
+    same_as_paper = all(getattr(config, f) == getattr(paper, f) for f in ("d_model", "n_layer", "n_pool", "n_tokens",
+                                                                           "n_heads", "ff_mult", "n_final", "fusion"))
+    if same_as_paper and len(layers) in REFERENCE_FINAL_BLOCKS:
+        return REFERENCE_FINAL_BLOCKS[len(layers)]
+    full = _n_parameters(LFTConfig(**{**vars(config), "layers": None}))
+    base = _n_parameters(LFTConfig(**{**vars(config), "layers": layers, "n_final": 0}))
+    per_block = _n_parameters(LFTConfig(**{**vars(config), "layers": layers, "n_final": 1})) - base
+    return max(config.n_final, int(round((full - base) / per_block)))
+
+
+def reduced_rate_windows(windows: np.ndarray, fs: float, trained_fs: float = 200.0, n_pool: int = 5):
+    """Windows [N, K, L] at ``trained_fs`` resampled to ``fs`` as the reference's reduced-sampling
+    test does (MNE's FFT resampling of each window), with its S4D ``rate`` (fs / 200) and the pool
+    length that gives the LFT its ``n_pool`` pools of about 1 s (L' // n_pool; a remainder of a
+    few samples is in no pool): (windows [N, K, L'], rate, pool samples). NaN channels stay NaN."""
+    import mne
+
+    windows = np.asarray(windows, dtype=np.float64)
+    missing = np.isnan(windows).any(axis=-1)  # [N, K]
+    # Raw.resample's call (npad and pad "auto"), applied to every window at once
+    out = mne.filter.resample(np.nan_to_num(windows), up=fs, down=trained_fs, npad="auto", pad="auto", axis=-1,
+                              verbose="error")
+    out[missing] = np.nan
+    return out.astype(np.float32), reference_rate(fs, trained_fs), out.shape[-1] // n_pool
