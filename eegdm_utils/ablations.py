@@ -18,6 +18,7 @@ Shape letters: N windows, K channels, L samples.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .lft import LatentFusionTransformer, LFTConfig
 from .s4d import reference_rate
@@ -82,3 +83,50 @@ def reduced_rate_windows(windows: np.ndarray, fs: float, trained_fs: float = 200
                               verbose="error")
     out[missing] = np.nan
     return out.astype(np.float32), reference_rate(fs, trained_fs), out.shape[-1] // n_pool
+
+
+class UncachedLFT(torch.nn.Module):
+    """The reference's noise-injection fine-tuning (Table II; ``fwd_with_noise: True`` in
+    ``conf/finetune/noise.yaml``): no cache. Every training step runs the raw windows through the
+    frozen backbone after a **fresh** forward-noise draw at step ``t`` (x_t = sqrt(abar_t) x +
+    sqrt(1 - abar_t) eps); in eval mode (validation, test: the reference's EMA path) the noise is
+    zero, so the backbone sees sqrt(abar_t) x (the cache's ``input_mode="scaled"``). Gradients reach
+    the LFT only.
+
+    ``forward(x [B, K, L] in store units (missing channels 0), present [B, K]) -> logits [B, C]``."""
+
+    def __init__(self, backbone, lft, scheduler, t: int = 1, mu_law: bool = True, query: str = "gate",
+                 reduction: str = "std", window: int = 200):
+        super().__init__()
+        self.backbone = backbone.eval().requires_grad_(False)
+        self.lft, self.scheduler, self.t, self.mu_law = lft, scheduler, t, mu_law
+        self.query, self.reduction, self.window = query, reduction, window
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.backbone.eval()  # frozen: its own mode never changes
+        return self
+
+    def latents(self, x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """[B, K, L], [B, K] -> [B, n, P, K, H] (0 where a channel is missing)."""
+        from .cache import pooled_activations
+        from .diffusion import add_noise
+        from .mulaw import staged_mu_law
+
+        pairs = present.bool().nonzero()  # [M, 2] (window, channel)
+        seq = x[pairs[:, 0], pairs[:, 1]][:, None]  # [M, 1, L]
+        seq = staged_mu_law(seq) if self.mu_law else seq
+        t = torch.full((len(seq),), self.t, dtype=torch.long, device=seq.device)
+        noise = torch.randn_like(seq) if self.training else torch.zeros_like(seq)
+        with torch.no_grad():
+            pooled = pooled_activations(self.backbone, add_noise(self.scheduler, seq, noise, t), t, pairs[:, 1],
+                                        self.query, self.window, self.reduction)  # [M, n, P, H]
+        B, K = present.shape
+        out = pooled.new_zeros(B, pooled.shape[1], pooled.shape[2], K, pooled.shape[3])
+        out[pairs[:, 0], :, :, pairs[:, 1]] = pooled
+        return out
+
+    def forward(self, x: torch.Tensor, present: torch.Tensor | None = None) -> torch.Tensor:
+        if present is None:
+            present = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+        return self.lft(self.latents(x, present), present)

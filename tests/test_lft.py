@@ -244,3 +244,39 @@ def test_resampled_windows_pool_into_the_lfts_five_pools():
     for i, gate in enumerate(gates):  # pool p is samples 187 p ... 187 p + 186 of the whole window's activity
         expected = gate[:, :935].unflatten(1, (5, 187)).std(dim=2)
         assert torch.allclose(pooled[:, i], expected, atol=1e-6)
+
+
+def test_uncached_noise_injection_draws_fresh_noise_per_step_and_none_at_test():
+    """Table II's faithful variant: training steps see a new forward-noise draw at t; eval sees
+    sqrt(abar_t) x (zero noise), i.e. the cache's input_mode "scaled"."""
+    from eegdm_utils.ablations import UncachedLFT
+    from eegdm_utils.cache import CacheConfig, window_latents
+    from eegdm_utils.diffusion import DiffusionConfig, ddpm_scheduler
+    from eegdm_utils.ssmdp import SSMDP, SSMDPConfig
+
+    torch.manual_seed(0)
+    backbone = SSMDP(SSMDPConfig(d_model=8, d_state=4, n_layer=2, d_cond=16, d_cond_embed=8)).eval()
+    lft = LatentFusionTransformer(LFTConfig(d_model=8, n_layer=2, n_pool=5, n_tokens=2, n_heads=2, n_final=1,
+                                            channel_norm="layer"))
+    scheduler = ddpm_scheduler(DiffusionConfig())
+    model = UncachedLFT(backbone, lft, scheduler, t=20, mu_law=True)
+    x = torch.randn(2, 22, 1000) * 0.5
+    present = torch.ones(2, 22, dtype=torch.bool)
+    present[:, 8] = False
+    model.train()
+    assert not model.backbone.training  # frozen: stays in eval mode
+    a, b = model.latents(x, present), model.latents(x, present)
+    assert not torch.allclose(a, b)  # a fresh draw at every step
+    model.eval()
+    c, d = model.latents(x, present), model.latents(x, present)
+    assert torch.equal(c, d)
+    scaled = window_latents(backbone, x.numpy(), present.numpy(), CacheConfig(t=20, input_mode="scaled"), scheduler,
+                            mu_law=True)
+    assert np.allclose(c.numpy(), np.nan_to_num(scaled), atol=1e-5)  # zero noise = the "scaled" cache
+    # only the LFT learns
+    model.train()
+    model(x, present).sum().backward()
+    assert all(p.grad is None for p in model.backbone.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.lft.parameters())
+    names = {id(p) for group in no_decay_groups(model, 0.05) for p in group["params"]}
+    assert names == {id(p) for p in model.lft.parameters()}
