@@ -26,7 +26,7 @@ notebook = echo "== $(1) ($(PARAMS) -> $(RUN_DIR)/$(2).ipynb)"; start=$$(date +%
 	  || exit 1; \
 	echo "$(2) $$(( $$(date +%s) - start )) s" | tee -a $(RUN_DIR)/timings.txt
 
-.PHONY: setup run test sweep notebooks clean compute-curve compute-step backbone-curve reference-recipe
+.PHONY: setup run test sweep notebooks clean compute-curve compute-step backbone-curve reference-recipe ablations
 
 setup: $(STAMP)
 
@@ -88,6 +88,17 @@ REFERENCE_LFT := -p lft_batch_size 256 -p channel_norm none -p lft_init uniform 
 reference-recipe: setup
 	@d=$(RUN_DIR)/recipe; mkdir -p $$d; for f in store cache cache_untrained pretrain; do ln -sfn ../$$f $$d/$$f; done
 	@$(MAKE) --no-print-directory compute-step-lft PARAMS=$(PARAMS) RUN_DIR=$(RUN_DIR)/recipe UNTRAINED=True LFT_ARGS="$(REFERENCE_LFT)"
+
+# Ablations (after `make run`: notebooks 10-45 have run in RUN_DIR): notebook 60 for every variant and
+# seed, each into RUN_DIR/ablations/nb/<variant>_seed<N>.ipynb, then one table and the figures.
+ABLATIONS ?= full no_mulaw linear_schedule noise_injection t0 t2 filter_std gate_mean pool_100 first_half second_half \
+	no_fusion mean_fusion rate_190 rate_180
+ABLATION_SEEDS := $(if $(filter command line environment,$(origin SEEDS)),$(SEEDS),0 1 2)
+ablations: setup
+	@mkdir -p $(RUN_DIR)/ablations/nb
+	@for v in $(ABLATIONS); do for s in $(ABLATION_SEEDS); do \
+		$(call notebook,60_ablations,ablations/nb/$${v}_seed$$s,-p variant $$v -p seed $$s); done; done
+	$(BIN)/python tools/ablations.py $(RUN_DIR) $(FIGURES_DIR)
 
 test: setup
 	rm -rf runs/smoke

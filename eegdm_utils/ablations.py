@@ -17,14 +17,79 @@ Shape letters: N windows, K channels, L samples.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from .lft import LatentFusionTransformer, LFTConfig
+from .report import PAPER_ABLATIONS, PAPER_TUEV
 from .s4d import reference_rate
 
 # the reference's final-block counts for layer subsets of its 20-layer backbone (its configs)
 REFERENCE_FINAL_BLOCKS = {20: 8, 10: 22, 5: 28}
+# and for its fusion ablations (conf/extra/no_fusion.yaml, mean_fusion.yaml)
+REFERENCE_FUSION_FINAL_BLOCKS = {"none": 34, "mean": 35}
+
+# The paper's TUEV results for the variants it reports (kappa / balanced accuracy / weighted F1, x100)
+PAPER_NAMES = {"full": "EEGDM (paper)", "no_mulaw": "without mu-law", "linear_schedule": "linear schedule",
+               "noise_injection": "noise injection", "no_fusion": "no fusion", "mean_fusion": "mean fusion",
+               "rate_190": "test at 190 Hz", "rate_180": "test at 180 Hz"}
+PAPER_RESULTS = {v: {**PAPER_TUEV, **PAPER_ABLATIONS}[name] for v, name in PAPER_NAMES.items()}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One ablation: what it changes from the full model (an empty field changes nothing)."""
+
+    table: str  # where the paper reports it
+    pretrain: tuple = ()  # (field, value) overrides of the pretraining: ("mu_law", False), ("beta_schedule", "linear")
+    cache: tuple = ()  # CacheConfig overrides: ("t", 0), ("query", "filter"), ("reduction", "mean"), ("window", 100)
+    layers: str = "all"  # a layer_subset name
+    fusion: str = "layer"  # LFTConfig.fusion
+    noise_injection: bool = False  # uncached fine-tuning with fresh forward noise (UncachedLFT)
+    test_fs: float | None = None  # test windows resampled to this rate (no retraining)
+
+
+VARIANTS = {
+    "full": Variant("full model"),
+    "no_mulaw": Variant("pretraining", pretrain=(("mu_law", False),)),
+    "linear_schedule": Variant("pretraining", pretrain=(("beta_schedule", "linear"),)),
+    "noise_injection": Variant("II: noise injection", noise_injection=True),
+    "t0": Variant("III: diffusion step of the cache", cache=(("t", 0),)),
+    "t2": Variant("III: diffusion step of the cache", cache=(("t", 2),)),
+    "t10": Variant("III: diffusion step of the cache", cache=(("t", 10),)),
+    "filter_std": Variant("IV: latent and pooling", cache=(("query", "filter"),)),
+    "gate_mean": Variant("IV: latent and pooling", cache=(("reduction", "mean"),)),
+    "filter_mean": Variant("IV: latent and pooling", cache=(("query", "filter"), ("reduction", "mean"))),
+    "pool_100": Variant("IV: latent and pooling", cache=(("window", 100),)),
+    "pool_1000": Variant("IV: latent and pooling", cache=(("window", 1000),)),
+    "first_half": Variant("V: backbone layers", layers="first_half"),
+    "second_half": Variant("V: backbone layers", layers="second_half"),
+    "every_other": Variant("V: backbone layers", layers="every_other"),
+    "no_fusion": Variant("VI: fusion", fusion="none"),
+    "mean_fusion": Variant("VI: fusion", fusion="mean"),
+    "rate_190": Variant("VIII: sampling rate", test_fs=190.0),
+    "rate_180": Variant("VIII: sampling rate", test_fs=180.0),
+}
+
+
+def variant(name: str) -> Variant:
+    if name not in VARIANTS:
+        raise ValueError(f"unknown ablation variant {name!r}; choose from {', '.join(VARIANTS)}")
+    return VARIANTS[name]
+
+
+def ablation_lft_config(base: LFTConfig, v: Variant) -> LFTConfig:
+    """The LFT of variant ``v``: its layers and fusion, with the final-block count that keeps the
+    parameter count comparable (the reference's counts for the paper configuration)."""
+    config = LFTConfig(**{**vars(base), "fusion": v.fusion,
+                          "layers": None if v.layers == "all" else layer_subset(v.layers, base.n_layer)})
+    if v.layers != "all":
+        config.n_final = comparable_final_blocks(base, config.layers)
+    elif v.fusion != "layer":
+        config.n_final = comparable_final_blocks(base, range(base.n_layer), fusion=v.fusion)
+    return config
 
 
 def layer_subset(name: str, n_layer: int) -> tuple[int, ...]:
@@ -53,19 +118,23 @@ def _n_parameters(config: LFTConfig) -> int:
     return sum(p.numel() for p in LatentFusionTransformer(config).parameters())
 
 
-def comparable_final_blocks(config: LFTConfig, layers) -> int:
-    """Final self-attention blocks for an LFT reading only ``layers``: the reference's count for the
-    paper configuration (:data:`REFERENCE_FINAL_BLOCKS`), otherwise the count whose parameter total
-    is closest to that of ``config`` with every layer."""
+def comparable_final_blocks(config: LFTConfig, layers, fusion: str = "layer") -> int:
+    """Final self-attention blocks for an LFT reading only ``layers`` (with ``fusion``): the
+    reference's count for the paper configuration (:data:`REFERENCE_FINAL_BLOCKS`,
+    :data:`REFERENCE_FUSION_FINAL_BLOCKS`), otherwise the count whose parameter total is closest to
+    that of ``config`` with every layer and layer fusion."""
     layers = tuple(layers)
     paper = LFTConfig()
     same_as_paper = all(getattr(config, f) == getattr(paper, f) for f in ("d_model", "n_layer", "n_pool", "n_tokens",
                                                                            "n_heads", "ff_mult", "n_final", "fusion"))
-    if same_as_paper and len(layers) in REFERENCE_FINAL_BLOCKS:
+    if same_as_paper and fusion != "layer" and len(layers) == config.n_layer:
+        return REFERENCE_FUSION_FINAL_BLOCKS[fusion]
+    if same_as_paper and fusion == "layer" and len(layers) in REFERENCE_FINAL_BLOCKS:
         return REFERENCE_FINAL_BLOCKS[len(layers)]
-    full = _n_parameters(LFTConfig(**{**vars(config), "layers": None}))
-    base = _n_parameters(LFTConfig(**{**vars(config), "layers": layers, "n_final": 0}))
-    per_block = _n_parameters(LFTConfig(**{**vars(config), "layers": layers, "n_final": 1})) - base
+    full = _n_parameters(LFTConfig(**{**vars(config), "layers": None, "fusion": "layer"}))
+    chosen = {**vars(config), "layers": None if len(layers) == config.n_layer else layers, "fusion": fusion}
+    base = _n_parameters(LFTConfig(**{**chosen, "n_final": 0}))
+    per_block = _n_parameters(LFTConfig(**{**chosen, "n_final": 1})) - base
     return max(config.n_final, int(round((full - base) / per_block)))
 
 

@@ -280,3 +280,18 @@ def test_uncached_noise_injection_draws_fresh_noise_per_step_and_none_at_test():
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.lft.parameters())
     names = {id(p) for group in no_decay_groups(model, 0.05) for p in group["params"]}
     assert names == {id(p) for p in model.lft.parameters()}
+
+
+def test_every_ablation_variant_builds_with_the_reference_parameter_count():
+    from eegdm_utils.ablations import VARIANTS, ablation_lft_config
+
+    paper = LFTConfig()
+    counts = {name: n_parameters(LatentFusionTransformer(ablation_lft_config(paper, v))) for name, v in VARIANTS.items()}
+    assert counts["full"] == counts["rate_190"] == counts["t0"] == 6_898_950
+    assert counts["no_fusion"] == 7_023_622
+    assert ablation_lft_config(paper, VARIANTS["mean_fusion"]).n_final == 35
+    assert ablation_lft_config(paper, VARIANTS["first_half"]).n_final == 22
+    small = LFTConfig(d_model=32, n_layer=4, n_tokens=8, n_heads=4, n_final=2)
+    for name in ("no_fusion", "mean_fusion", "first_half", "every_other"):
+        n = n_parameters(LatentFusionTransformer(ablation_lft_config(small, VARIANTS[name])))
+        assert 0.6 < n / n_parameters(LatentFusionTransformer(small)) < 1.6, name  # a comparable budget

@@ -1,0 +1,44 @@
+"""Gather the ablation sweep (notebook 60, `make ablations`) into one table and its figures.
+
+    python tools/ablations.py RUN_DIR [FIGURES_DIR]
+
+Reads RUN_DIR/ablations/<variant>/seed_<N>.json, writes RUN_DIR/ablations/results.csv (one row per
+variant, seed and label fraction: kappa, balanced accuracy, weighted F1) and prints mean ± population
+std x100 per variant beside the paper's value and the run time of each variant. The reference rows:
+the full model (variant `full`), the band-power pipeline (notebook 45) and the untrained-backbone
+LFT (notebook 40, its seeds), from the same RUN_DIR. One figure per paper table in
+FIGURES_DIR/60_ablations/: test kappa per variant (bars: mean over seeds, dots: seeds), with the
+full model, the controls and chance as lines and the paper's value as a diamond.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from eegdm_utils import figures
+from eegdm_utils.ablation_report import gather, plot_table, references, summary
+from eegdm_utils.ablations import VARIANTS
+
+
+def main(run_dir: str, figures_dir: str = "figures") -> None:
+    run_dir = Path(run_dir)
+    results, seconds = gather(run_dir)
+    results.to_csv(run_dir / "ablations" / "results.csv", index=False)
+    table = summary(results, seconds)
+    print(table.to_string(index=False))
+    refs = references(run_dir)
+    if refs:
+        print("reference rows (test kappa x100): " + "; ".join(f"{m} {f:.0%}: {k:.1f}" for (m, f), k in refs.items()))
+    print(f"total {sum(seconds.values()) / 60:.1f} minutes of notebook 60; wrote {run_dir / 'ablations' / 'results.csv'}")
+    figures.style()
+    fig_dir = Path(figures_dir) / "60_ablations"
+    for t in dict.fromkeys(spec.table for v, spec in VARIANTS.items() if v != "full"):
+        if set(results[results["table"] == t]["variant"]):
+            print("figure:", plot_table(results, t, refs, fig_dir))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) not in (2, 3):
+        sys.exit(__doc__)
+    main(*sys.argv[1:])
