@@ -154,6 +154,22 @@ def reduced_rate_windows(windows: np.ndarray, fs: float, trained_fs: float = 200
     return out.astype(np.float32), reference_rate(fs, trained_fs), out.shape[-1] // n_pool
 
 
+def reduced_rate_latents(backbone, windows, present, fs: float, cache_config, scheduler, mu_law: bool):
+    """Latents [N, n, 5, K, H] of windows [N, K, L] tested at ``fs`` (Table VIII): each batch of
+    ``cache_config.batch_windows`` resampled by :func:`reduced_rate_windows` and run with its rate
+    and pools. Returns (latents, rate, pool samples, resampled length)."""
+    from dataclasses import replace
+
+    from .cache import window_latents
+
+    chunks, step = [], cache_config.batch_windows
+    for start in range(0, len(windows), step):
+        raw, rate, pool = reduced_rate_windows(windows[start:start + step], fs)
+        chunks.append(window_latents(backbone, raw, present[start:start + step], replace(cache_config, window=pool),
+                                     scheduler, mu_law, rate=rate))
+    return np.concatenate(chunks), rate, pool, raw.shape[-1]
+
+
 class UncachedLFT(torch.nn.Module):
     """The reference's noise-injection fine-tuning (Table II; ``fwd_with_noise: True`` in
     ``conf/finetune/noise.yaml``): no cache. Every training step runs the raw windows through the

@@ -194,3 +194,16 @@ def fit_classifier(net, train_set: Dataset, val_set: Dataset, config: FinetuneCo
 def evaluate_lines(window_predictions: np.ndarray, lines: dict, n_classes: int) -> dict:
     """Metrics over every annotation line (each line once), from per-window predictions."""
     return classification_metrics(lines["label"], window_predictions[lines["window"]], n_classes)
+
+
+@torch.no_grad()
+def network_scores(model, inputs: np.ndarray, present: np.ndarray, batch: int = 64, transform=None) -> np.ndarray:
+    """[N, C] logits of ``model(x, present)`` over inputs [N, ...] (NaN -> 0; ``transform`` applied
+    to each batch, e.g. mu-law for EEGNet)."""
+    out = []
+    for start in range(0, len(inputs), batch):
+        x = torch.from_numpy(np.nan_to_num(np.asarray(inputs[start:start + batch], dtype=np.float32)))
+        if transform is not None:
+            x = transform(x)
+        out.append(model(x, torch.from_numpy(np.asarray(present[start:start + batch], dtype=bool))).float().numpy())
+    return np.concatenate(out)

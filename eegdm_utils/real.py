@@ -22,7 +22,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .metrics import classification_metrics
 from .recordings import DataError, RecordingSpec
@@ -289,19 +288,6 @@ class FoldView(StoreMeta):
 
 
 # ---------------------------------------------------------------- scoring the routes of one fold
-
-@torch.no_grad()
-def network_scores(model, inputs: np.ndarray, present: np.ndarray, batch: int = 64, transform=None) -> np.ndarray:
-    """[N, C] logits of ``model(x, present)`` over inputs [N, ...] (NaN -> 0; ``transform`` applied
-    to each batch, e.g. mu-law for EEGNet)."""
-    out = []
-    for start in range(0, len(inputs), batch):
-        x = torch.from_numpy(np.nan_to_num(np.asarray(inputs[start:start + batch], dtype=np.float32)))
-        if transform is not None:
-            x = transform(x)
-        out.append(model(x, torch.from_numpy(np.asarray(present[start:start + batch], dtype=bool))).float().numpy())
-    return np.concatenate(out)
-
 
 def readout_scores(features: dict, view, n_classes: int, c_grid=None) -> tuple[np.ndarray, dict]:
     """A class-balanced logistic readout (notebook 45's) fitted on the fold's training windows,
