@@ -91,7 +91,7 @@ reference-recipe: setup
 
 # Ablations (after `make run`: notebooks 10-45 have run in RUN_DIR): notebook 60 for every variant and
 # seed, each into RUN_DIR/ablations/nb/<variant>_seed<N>.ipynb, then one table and the figures.
-ABLATIONS ?= full no_mulaw linear_schedule noise_injection t0 t2 filter_std gate_mean pool_100 first_half second_half \
+ABLATIONS ?= full no_mulaw linear_schedule noise_injection epoch_matched t0 t2 filter_std gate_mean pool_100 first_half second_half \
 	no_fusion mean_fusion rate_190 rate_180
 ABLATION_SEEDS := $(if $(filter command line environment,$(origin SEEDS)),$(SEEDS),0 1 2)
 ablations: setup

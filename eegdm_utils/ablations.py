@@ -48,6 +48,7 @@ class Variant:
     layers: str = "all"  # a layer_subset name
     fusion: str = "layer"  # LFTConfig.fusion
     noise_injection: bool = False  # uncached fine-tuning with fresh forward noise (UncachedLFT)
+    noise_epochs: bool = False  # at most notebook 60's noise_epochs epochs, as noise injection is trained
     test_fs: float | None = None  # test windows resampled to this rate (no retraining)
 
 
@@ -55,7 +56,9 @@ VARIANTS = {
     "full": Variant("full model"),
     "no_mulaw": Variant("pretraining", pretrain=(("mu_law", False),)),
     "linear_schedule": Variant("pretraining", pretrain=(("beta_schedule", "linear"),)),
-    "noise_injection": Variant("II: noise injection", noise_injection=True),
+    "noise_injection": Variant("II: noise injection", noise_injection=True, noise_epochs=True),
+    # not in the paper: the cached full model with noise injection's epochs (its compute-matched control)
+    "epoch_matched": Variant("II: noise injection", noise_epochs=True),
     "t0": Variant("III: diffusion step of the cache", cache=(("t", 0),)),
     "t2": Variant("III: diffusion step of the cache", cache=(("t", 2),)),
     "t10": Variant("III: diffusion step of the cache", cache=(("t", 10),)),

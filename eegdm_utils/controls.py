@@ -27,9 +27,13 @@ import torch
 from scipy.signal import periodogram
 from threadpoolctl import threadpool_limits
 
+from .ablations import reduced_rate_latents
+from .cache import CacheConfig, backbone_inputs, block_activity, weights_sha256, window_latents
 from .classify import evaluate_lines
 from .datasets import merge_lines
 from .metrics import classification_metrics
+from .runtime import stored_array
+from .store import fingerprint
 
 BANDS_HZ = ((0.5, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 30.0), (30.0, 45.0), (45.0, 75.0))
 C_GRID = (1.0e-3, 1.0e-2, 1.0e-1, 1.0, 10.0)
@@ -164,26 +168,32 @@ def untrained_denoiser(pretrain_config):
 
 
 @torch.no_grad()
-def test_batches(backbones: dict, store, cache_config, scheduler, mu_law: bool, progress=None):
-    """Yield (raw windows [W, K, L], present [W, K], {name: latents [W, n, P, K, H]}) over the test
-    split, every window once, each through every backbone of ``backbones`` from the raw signal (never
-    from a cache), as the test pass of notebook 40 uses them."""
-    from .cache import window_latents
-
-    windows, present = store.windows("test"), store.present("test")
-    starts = range(0, len(windows), cache_config.batch_windows)
-    for start in (progress(starts, desc="test pass") if progress else starts):
-        stop = min(start + cache_config.batch_windows, len(windows))
-        raw = np.asarray(windows[start:stop])
-        yield raw, present[start:stop], {name: window_latents(net, raw, present[start:stop], cache_config, scheduler,
-                                                              mu_law, index0=10**9 + start)
-                                         for name, net in backbones.items()}
-
-
 def test_latents(backbone, store, cache_config, scheduler, mu_law: bool, progress=None) -> np.ndarray:
-    """Latents [N, n, P, K, H] of every test window through ``backbone`` (:func:`test_batches`)."""
-    return np.concatenate([z["backbone"] for _, _, z in test_batches({"backbone": backbone}, store, cache_config,
-                                                                     scheduler, mu_law, progress)])
+    """Latents [N, n, P, K, H] of every test window, each once, through ``backbone`` from the raw
+    signal (never from a cache), ``cache_config.batch_windows`` windows per call."""
+    windows, present = store.windows("test"), store.present("test")
+    step = cache_config.batch_windows
+    starts = range(0, len(windows), step)
+    return np.concatenate([window_latents(backbone, np.asarray(windows[start:start + step]), present[start:start + step],
+                                          cache_config, scheduler, mu_law, index0=10**9 + start)
+                           for start in (progress(starts, desc="test pass") if progress else starts)])
+
+
+def stored_test_latents(path, backbone, store, cache_config, scheduler, mu_law: bool, fs: float | None = None,
+                        progress=None) -> np.ndarray:
+    """:func:`test_latents` (or, given ``fs``, the test windows resampled to ``fs`` Hz:
+    :func:`ablations.reduced_rate_latents`), kept at ``path`` (.npy) beside the settings that made
+    them (:func:`runtime.stored_array`): computed once per backbone weights, cache settings, store
+    and rate, then read back (the seeds of notebook 40, the variants of notebook 60)."""
+    settings = {k: v for k, v in asdict(cache_config).items() if k != "batch_windows"}
+    settings.update(backbone_sha256=weights_sha256(backbone), mu_law=mu_law, store=fingerprint(store.meta["params"]),
+                    fs=fs)
+    if fs is None:
+        return stored_array(path, settings, lambda: test_latents(backbone, store, cache_config, scheduler, mu_law,
+                                                                 progress))
+    return stored_array(path, settings, lambda: reduced_rate_latents(backbone, store.windows("test"),
+                                                                     store.present("test"), fs, cache_config,
+                                                                     scheduler, mu_law)[0])
 
 
 def log_activity(x: np.ndarray) -> np.ndarray:
@@ -197,8 +207,6 @@ def variant_latents(backbone, store, split: str, pool: int, scheduler, mu_law: b
     """The event pool's activity of every window of ``split`` for the four cache variants, from one
     pass: {(query, reduction): [N, n, K, H]} with query gate|filter and reduction std|mean (NaN =
     missing channel). Clean input at step ``t``, as the paper's cache."""
-    from .cache import CacheConfig, backbone_inputs, block_activity
-
     windows, present = store.windows(split), store.present(split)
     N, K, _ = windows.shape
     n, H = len(backbone.blocks), backbone.config.d_model

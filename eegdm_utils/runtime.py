@@ -3,6 +3,7 @@ atomic writes, metrics files and figure saving."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -85,6 +86,24 @@ def read_json(path: str | os.PathLike) -> Any:
         raise
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: not valid JSON ({e})") from None
+
+
+def stored_array(path: str | os.PathLike, settings: dict, compute) -> np.ndarray:
+    """``compute()``'s array, kept at ``path`` (.npy) with the settings that made it beside it (same
+    name, .json): the first call computes and writes both (atomically), later calls with equal
+    ``settings`` read the array back, other settings compute and rewrite it."""
+    path = Path(path)
+    meta_path = path.with_suffix(".json")
+    wanted = to_jsonable(settings)
+    if path.exists() and meta_path.exists() and read_json(meta_path) == json.loads(json.dumps(wanted)):
+        return np.load(path)
+    array = np.asarray(compute())
+    meta_path.unlink(missing_ok=True)  # no moment where old settings describe a new array
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_json(meta_path, wanted)
+    return array
 
 
 def write_metrics(run_dir: str | os.PathLike, metrics: dict, name: str = "metrics.json") -> Path:

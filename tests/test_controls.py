@@ -196,3 +196,52 @@ def test_report_reads_the_foundation_rows_when_notebook_90_ran(tmp_path):
     table = collect_foundation_results(tmp_path)
     assert len(table) == len(rows) and set(table.method) == set(FOUNDATION_METHODS)
     assert table.confusion.iloc[0].shape == (2, 2) and table.seed.tolist()[:2] == [0, 1]
+
+
+def test_stored_array_computes_once_per_settings_and_survives_a_failed_compute(tmp_path):
+    from eegdm_utils.runtime import stored_array
+
+    calls = []
+
+    def compute(value):
+        def run():
+            calls.append(value)
+            return np.full(3, value, dtype=np.float32)
+        return run
+
+    path = tmp_path / "latents.npy"
+    assert stored_array(path, {"t": 1}, compute(1.0)).tolist() == [1.0] * 3
+    assert stored_array(path, {"t": 1}, compute(9.0)).tolist() == [1.0] * 3  # read back, not computed
+    assert calls == [1.0]
+    assert stored_array(path, {"t": 2}, compute(2.0)).tolist() == [2.0] * 3  # other settings: computed again
+    assert calls == [1.0, 2.0]
+
+    def fails():
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        stored_array(path, {"t": 3}, fails)
+    assert stored_array(path, {"t": 2}, compute(7.0)).tolist() == [2.0] * 3  # what was written is intact
+    assert calls == [1.0, 2.0]
+
+
+def test_stored_test_latents_equal_the_raw_path_and_follow_the_backbone(tiny_store, tmp_path):
+    from eegdm_utils.cache import CacheConfig
+    from eegdm_utils.controls import stored_test_latents, test_latents
+    from eegdm_utils.diffusion import DiffusionConfig, ddpm_scheduler
+    from eegdm_utils.ssmdp import SSMDP
+
+    torch.manual_seed(0)
+    net = SSMDP(SSMDPConfig(d_model=8, d_state=4, n_layer=2, d_cond=16, d_cond_embed=8)).eval()
+    scheduler, config = ddpm_scheduler(DiffusionConfig()), CacheConfig(batch_windows=4)
+    path = tmp_path / "test_latents.npy"
+    first = stored_test_latents(path, net, tiny_store, config, scheduler, True)
+    assert np.array_equal(first, test_latents(net, tiny_store, config, scheduler, True), equal_nan=True)
+    assert first.shape[0] == tiny_store.meta["shapes"]["test"][0]
+    with torch.no_grad():
+        net.blocks[0].in_linear.weight.mul_(2.0)  # other weights: the stored latents no longer apply
+    second = stored_test_latents(path, net, tiny_store, config, scheduler, True)
+    assert not np.allclose(second, first, equal_nan=True)
+    assert np.array_equal(second, test_latents(net, tiny_store, config, scheduler, True), equal_nan=True)
+    reduced = stored_test_latents(tmp_path / "fs190.npy", net, tiny_store, config, scheduler, True, fs=190.0)
+    assert reduced.shape == second.shape  # the same five pools, each of 190 samples
