@@ -2,7 +2,8 @@
 ``run_dir/ablations/<variant>/seed_<N>.json`` over seeds, beside the paper's values, the full model
 and the controls of the same run (band powers of notebook 45, the untrained-backbone LFT of notebook
 40). One figure per paper table: test kappa per variant (bars: mean over seeds, dots: seeds), the
-full model, the controls and chance as lines, the paper's value as a diamond.
+full model, the controls and chance as lines, the paper's value as a diamond; and one figure of
+every variant the paper reports, our change from the full model against the paper's.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import re
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 
-from .ablations import PAPER_RESULTS, VARIANTS
+from .ablations import PAPER_NAMES, PAPER_RESULTS, VARIANTS
 from .report import BAND_POWER, UNTRAINED, collect_control_results, collect_seed_results
 from .runtime import read_json, save_figure
 
@@ -66,6 +69,26 @@ def summary(results: pd.DataFrame, seconds: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def paper_agreement(results: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+    """Each variant the paper reports, with all labels: its test kappa minus the full model's (x100),
+    ours (mean over seeds) beside the paper's, with the larger seed std of the two rows (the margin
+    notebook 50's claims need); and Spearman's rho between our and the paper's changes (NaN with
+    fewer than three variants)."""
+    part = results[results["label_fraction"] == 1.0]
+    if "full" not in set(part["variant"]):
+        raise ValueError("the full model's rows are needed to compare with the paper (variant 'full')")
+    full = 100 * part[part["variant"] == "full"]["kappa"]
+    rows = []
+    for v, paper in PAPER_RESULTS.items():
+        if v != "full" and v in set(part["variant"]):
+            ours = 100 * part[part["variant"] == v]["kappa"]
+            rows.append({"variant": v, "ours": ours.mean() - full.mean(),
+                         "seed std": max(ours.std(ddof=0), full.std(ddof=0)), "paper": paper[0] - PAPER_RESULTS["full"][0]})
+    table = pd.DataFrame(rows, columns=["variant", "ours", "seed std", "paper"])
+    rho = float(spearmanr(table["ours"], table["paper"]).statistic) if len(table) >= 3 else np.nan
+    return table, rho
+
+
 def plot_table(results: pd.DataFrame, table: str, refs: dict, fig_dir: Path) -> Path:
     """The figure of one paper table, saved in ``fig_dir`` (named after the table)."""
     variants = ["full"] + [v for v, spec in VARIANTS.items() if spec.table == table and v != "full"]
@@ -101,3 +124,23 @@ def plot_table(results: pd.DataFrame, table: str, refs: dict, fig_dir: Path) -> 
     name = re.sub(r"[^a-z0-9]+", "_", table.lower()).strip("_")
     return save_figure(fig, name, fig_dir)
 
+
+
+def plot_agreement(table: pd.DataFrame, rho: float, fig_dir: Path) -> Path:
+    """Our change of test kappa from the full model against the paper's, one point per variant the
+    paper reports (error bars: the seed std of :func:`paper_agreement`), with the line of equal change."""
+    fig, ax = plt.subplots(figsize=(5.6, 4.6))
+    ax.errorbar(table["paper"], table["ours"], yerr=table["seed std"], fmt="o", color="tab:blue", capsize=3,
+                label="variant (mean over seeds; bar: seed std)")
+    for _, r in table.iterrows():
+        ax.annotate(PAPER_NAMES.get(r["variant"], r["variant"]), (r["paper"], r["ours"]), textcoords="offset points",
+                    xytext=(5, 4), fontsize=8)
+    low = min(table["paper"].min(), (table["ours"] - table["seed std"]).min(), 0) - 2
+    ax.plot([low, 2], [low, 2], color="gray", lw=1, ls="--", label="same change as the paper")
+    ax.axhline(0, color="tab:red", lw=1.2, label="the full model")
+    ax.axvline(0, color="tab:red", lw=1.2)
+    ax.set(xlabel="paper (TUEV): change of test kappa (x100)", ylabel="ours (simulated): change of test kappa (x100)",
+           title=f"Ablations against the paper, all labels (Spearman's rho {rho:.2f})")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return save_figure(fig, "agreement_with_paper", fig_dir)

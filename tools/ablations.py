@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from eegdm_utils import figures
-from eegdm_utils.ablation_report import gather, plot_table, references, summary
+from eegdm_utils.ablation_report import gather, paper_agreement, plot_agreement, plot_table, references, summary
 from eegdm_utils.ablations import VARIANTS
 
 
@@ -30,9 +30,19 @@ def main(run_dir: str, figures_dir: str = "figures") -> None:
     refs = references(run_dir)
     if refs:
         print("reference rows (test kappa x100): " + "; ".join(f"{m} {f:.0%}: {k:.1f}" for (m, f), k in refs.items()))
+    agreement, rho = paper_agreement(results) if "full" in set(results["variant"]) else (None, None)
+    if agreement is not None and len(agreement):
+        print("\nchange of test kappa from the full model, all labels (x100): ours (seed std) | paper")
+        for _, r in agreement.iterrows():
+            print(f"  {r['variant']:16s} {r['ours']:+6.1f} ({r['seed std']:.1f}) | {r['paper']:+6.1f}")
+        below = int((-agreement["ours"] > agreement["seed std"]).sum())
+        print(f"  {below} of {len(agreement)} below the full model by more than the seed std (paper: all "
+              f"{len(agreement)} below); Spearman's rho of the changes {rho:.2f}")
     print(f"total {sum(seconds.values()) / 60:.1f} minutes of notebook 60; wrote {run_dir / 'ablations' / 'results.csv'}")
     figures.style()
     fig_dir = Path(figures_dir) / "60_ablations"
+    if agreement is not None and len(agreement) >= 3:
+        print("figure:", plot_agreement(agreement, rho, fig_dir))
     for t in dict.fromkeys(spec.table for v, spec in VARIANTS.items() if v != "full"):
         if set(results[results["table"] == t]["variant"]):
             print("figure:", plot_table(results, t, refs, fig_dir))

@@ -1,0 +1,185 @@
+"""Our SSMDP training step against the reference's, timed in one run on this host.
+
+    .venv/bin/pip install einops                       # the reference's model package imports it
+    .venv/bin/python benchmarks/vs_reference.py --reference ~/src/EEGDM [--batches 8 32 64] [--rounds 2]
+
+The reference is jhpuah/EEGDM (commit 976a5f4): its ``model.diffusion_model.Wavenet`` built
+from its own ``conf/pretrain/base.yaml`` (the paper configuration: d_model 128, d_state 128,
+20 blocks, bidirectional diagonal S4, its optimiser setup and DDPM schedule). Give the path
+of a checkout kept outside this project: it is never committed and never downloaded here.
+
+Three steps are timed, each (step, batch) in its own process, in interleaved rounds (round 1:
+every step at every batch, then round 2 ...), with the same torch threads and the same malloc
+setting (``runtime.keep_freed_memory``, unless ``--release-memory``):
+
+- ``reference``: its Wavenet, forward, v-prediction MSE, backward, AdamW step (no EMA and no
+  gradient clipping: those live in its Lightning module and trainer);
+- ``ours as reference``: our SSMDP in the paper configuration, the same four things;
+- ``ours``: our step as pretraining runs it (also clipping at 1.0 and the EMA update).
+
+Each process builds its model, runs ``--warmup`` untimed steps, then ``--steps`` timed ones;
+the table gives the median s/step over every timed step of every round, the spread (min to
+max of the rounds' medians) and the ratio reference / ours. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+STEPS = ("reference", "ours as reference", "ours")
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown processor"
+
+
+def reference_step(root: Path, batch: int):
+    """The reference's training step (see the module docstring), built from its own config."""
+    import yaml
+    from diffusers import DDPMScheduler
+
+    sys.path.insert(0, str(root))
+    try:
+        from model.diffusion_model import Wavenet
+        from model.util import setup_optimizer
+    except ModuleNotFoundError as e:
+        raise SystemExit(f"{root}: cannot import the reference's model package ({e}); "
+                         "give the root of a jhpuah/EEGDM checkout, and `.venv/bin/pip install einops`") from None
+    conf = yaml.safe_load((root / "conf" / "pretrain" / "base.yaml").read_text())["model"]
+    torch.manual_seed(0)
+    model = Wavenet(**conf["model_kwargs"])
+    optimizer = setup_optimizer(model, lr=float(conf["opt_kwargs"]["lr"]),
+                                weight_decay=float(conf["opt_kwargs"]["weight_decay"]))
+    schedule = DDPMScheduler(**conf["noise_sch_kwargs"])
+    x0 = torch.randn(batch, 1, 1000)
+    channel = torch.randint(0, 22, (batch, 1))
+    steps = schedule.config.num_train_timesteps
+
+    def step():
+        t = torch.randint(0, steps, (batch, 1))
+        noise = torch.randn_like(x0)
+        pred = model(schedule.add_noise(x0, noise, t), t, channel)
+        loss = torch.nn.functional.mse_loss(pred, schedule.get_velocity(x0, noise, t))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def our_step(batch: int, full: bool):
+    """Our step in the paper configuration; ``full``: with clipping and EMA, as pretraining runs it."""
+    from ema_pytorch import EMA
+
+    from eegdm_utils.diffusion import DiffusionConfig, add_noise, ddpm_scheduler, velocity
+    from eegdm_utils.ssmdp import SSMDP, SSMDPConfig, ssm_parameter_groups
+
+    torch.manual_seed(0)
+    model = SSMDP(SSMDPConfig())
+    ema = EMA(model, beta=0.999, update_after_step=100, update_every=10, include_online_model=False) if full else None
+    optimizer = torch.optim.AdamW(ssm_parameter_groups(model, 0.0), lr=1e-4)
+    schedule = ddpm_scheduler(DiffusionConfig())
+    x0 = torch.randn(batch, 1, 1000)
+    channel = torch.randint(0, 22, (batch,))
+
+    def step():
+        t = torch.randint(0, 50, (batch,))
+        noise = torch.randn_like(x0)
+        pred = model(add_noise(schedule, x0, noise, t), t, channel)
+        loss = torch.nn.functional.mse_loss(pred, velocity(schedule, x0, noise, t))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if full:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        if full:
+            ema.update()
+
+    return step
+
+
+def child(args) -> None:
+    """One (step, batch) in this process: print {"times": [...]} as the last line."""
+    from eegdm_utils.runtime import keep_freed_memory
+
+    if not args.release_memory:
+        keep_freed_memory()
+    torch.set_num_threads(args.threads)
+    which = STEPS[args.child]
+    step = reference_step(Path(args.reference), args.batch) if which == "reference" else our_step(args.batch, which == "ours")
+    for _ in range(args.warmup):
+        step()
+    times = []
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    print(json.dumps({"times": times}))
+
+
+def run_one(args, which: int, batch: int) -> list[float]:
+    command = [sys.executable, __file__, "--child", str(which), "--batch", str(batch), "--steps", str(args.steps),
+               "--warmup", str(args.warmup), "--threads", str(args.threads), "--reference", str(args.reference)]
+    if args.release_memory:
+        command.append("--release-memory")
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{STEPS[which]} at batch {batch} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])["times"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reference", type=Path, required=True, help="root of a jhpuah/EEGDM checkout (976a5f4)")
+    parser.add_argument("--batches", type=int, nargs="+", default=[8, 32, 64])
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (each step and batch once per round)")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per process")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per process first")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--release-memory", action="store_true", help="leave glibc's malloc at its defaults")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        return child(args)
+    if not (args.reference / "model" / "diffusion_model.py").exists():
+        raise SystemExit(f"{args.reference}: no model/diffusion_model.py; give the root of a jhpuah/EEGDM checkout")
+    print(f"{cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {args.threads} threads, "
+          f"{args.rounds} rounds x {args.steps} timed steps (after {args.warmup} untimed) per step and batch", flush=True)
+    times = {(w, b): [] for w in range(len(STEPS)) for b in args.batches}
+    for r in range(args.rounds):
+        for batch in args.batches:
+            for which in range(len(STEPS)):
+                t = run_one(args, which, batch)
+                times[(which, batch)].append(t)
+                print(f"round {r + 1}: {STEPS[which]:18s} batch {batch:3d}: "
+                      + " ".join(f"{s:.2f}" for s in t) + " s/step", flush=True)
+    print(f"\n| batch | {' | '.join(STEPS)} | reference / ours as reference | reference / ours |")
+    print("|---|---|---|---|---|---|")
+    for batch in args.batches:
+        medians = [statistics.median([s for run in times[(w, batch)] for s in run]) for w in range(len(STEPS))]
+        spread = [(min(map(statistics.median, times[(w, batch)])), max(map(statistics.median, times[(w, batch)])))
+                  for w in range(len(STEPS))]
+        cells = [f"{m:.2f} ({lo:.2f}-{hi:.2f})" for m, (lo, hi) in zip(medians, spread)]
+        print(f"| {batch} | {' | '.join(cells)} | {medians[0] / medians[1]:.1f}x | {medians[0] / medians[2]:.1f}x |")
+    print("s/step: median over every timed step (min-max of the rounds' medians)")
+
+
+if __name__ == "__main__":
+    main()
