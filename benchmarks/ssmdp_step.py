@@ -46,11 +46,12 @@ def naive_kernel(self: S4DKernel, L: int, rate: float = 1.0) -> torch.Tensor:
     return 2 * torch.einsum("chn,hnl->chl", W, vandermonde).real  # [c, H, L]
 
 
-def make_step(config: SSMDPConfig, batch: int, device: str, bf16: bool):
-    """One training step as pretraining runs it (loss, backward, clipping, AdamW, EMA)."""
+def make_step(config: SSMDPConfig, batch: int, device: str, bf16: bool, clip_and_ema: bool = True):
+    """One training step as pretraining runs it (loss, backward, clipping, AdamW, EMA); without
+    clipping and EMA when ``clip_and_ema`` is False (the reference's step, benchmarks/vs_reference.py)."""
     torch.manual_seed(0)
     model = SSMDP(config).to(device)
-    ema = EMA(model, beta=0.999, update_after_step=100, update_every=10, include_online_model=False)
+    ema = EMA(model, beta=0.999, update_after_step=100, update_every=10, include_online_model=False) if clip_and_ema else None
     optimizer = torch.optim.AdamW(ssm_parameter_groups(model, 0.01), lr=1e-4)
     scheduler = ddpm_scheduler(DiffusionConfig())
     x0 = torch.randn(batch, 1, 1000, device=device)
@@ -64,9 +65,11 @@ def make_step(config: SSMDPConfig, batch: int, device: str, bf16: bool):
         loss = torch.nn.functional.mse_loss(pred.float(), velocity(scheduler, x0, noise, t))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if clip_and_ema:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        ema.update()
+        if clip_and_ema:
+            ema.update()
 
     return step
 

@@ -83,37 +83,6 @@ def reference_step(root: Path, batch: int):
     return step
 
 
-def our_step(batch: int, full: bool):
-    """Our step in the paper configuration; ``full``: with clipping and EMA, as pretraining runs it."""
-    from ema_pytorch import EMA
-
-    from eegdm_utils.diffusion import DiffusionConfig, add_noise, ddpm_scheduler, velocity
-    from eegdm_utils.ssmdp import SSMDP, SSMDPConfig, ssm_parameter_groups
-
-    torch.manual_seed(0)
-    model = SSMDP(SSMDPConfig())
-    ema = EMA(model, beta=0.999, update_after_step=100, update_every=10, include_online_model=False) if full else None
-    optimizer = torch.optim.AdamW(ssm_parameter_groups(model, 0.0), lr=1e-4)
-    schedule = ddpm_scheduler(DiffusionConfig())
-    x0 = torch.randn(batch, 1, 1000)
-    channel = torch.randint(0, 22, (batch,))
-
-    def step():
-        t = torch.randint(0, 50, (batch,))
-        noise = torch.randn_like(x0)
-        pred = model(add_noise(schedule, x0, noise, t), t, channel)
-        loss = torch.nn.functional.mse_loss(pred, velocity(schedule, x0, noise, t))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if full:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        if full:
-            ema.update()
-
-    return step
-
-
 def child(args) -> None:
     """One (step, batch) in this process: print {"times": [...]} as the last line."""
     from eegdm_utils.runtime import keep_freed_memory
@@ -122,7 +91,12 @@ def child(args) -> None:
         keep_freed_memory()
     torch.set_num_threads(args.threads)
     which = STEPS[args.child]
-    step = reference_step(Path(args.reference), args.batch) if which == "reference" else our_step(args.batch, which == "ours")
+    if which == "reference":
+        step = reference_step(Path(args.reference), args.batch)
+    else:  # benchmarks/ssmdp_step.py's step, paper configuration
+        from ssmdp_step import PAPER, make_step
+
+        step = make_step(PAPER, args.batch, "cpu", False, clip_and_ema=which == "ours")
     for _ in range(args.warmup):
         step()
     times = []

@@ -160,7 +160,7 @@ def reduced_rate_windows(windows: np.ndarray, fs: float, trained_fs: float = 200
 def reduced_rate_latents(backbone, windows, present, fs: float, cache_config, scheduler, mu_law: bool):
     """Latents [N, n, 5, K, H] of windows [N, K, L] tested at ``fs`` (Table VIII): each batch of
     ``cache_config.batch_windows`` resampled by :func:`reduced_rate_windows` and run with its rate
-    and pools. Returns (latents, rate, pool samples, resampled length)."""
+    and pools."""
     from dataclasses import replace
 
     from .cache import window_latents
@@ -170,7 +170,7 @@ def reduced_rate_latents(backbone, windows, present, fs: float, cache_config, sc
         raw, rate, pool = reduced_rate_windows(windows[start:start + step], fs)
         chunks.append(window_latents(backbone, raw, present[start:start + step], replace(cache_config, window=pool),
                                      scheduler, mu_law, rate=rate))
-    return np.concatenate(chunks), rate, pool, raw.shape[-1]
+    return np.concatenate(chunks)
 
 
 class UncachedLFT(torch.nn.Module):

@@ -28,12 +28,11 @@ from scipy.signal import periodogram
 from threadpoolctl import threadpool_limits
 
 from .ablations import reduced_rate_latents
-from .cache import CacheConfig, backbone_inputs, block_activity, weights_sha256, window_latents
+from .cache import CacheConfig, backbone_inputs, block_activity, cache_settings, window_latents
 from .classify import evaluate_lines
 from .datasets import merge_lines
 from .metrics import classification_metrics
 from .runtime import stored_array
-from .store import fingerprint
 
 BANDS_HZ = ((0.5, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 30.0), (30.0, 45.0), (45.0, 75.0))
 C_GRID = (1.0e-3, 1.0e-2, 1.0e-1, 1.0, 10.0)
@@ -185,15 +184,12 @@ def stored_test_latents(path, backbone, store, cache_config, scheduler, mu_law: 
     :func:`ablations.reduced_rate_latents`), kept at ``path`` (.npy) beside the settings that made
     them (:func:`runtime.stored_array`): computed once per backbone weights, cache settings, store
     and rate, then read back (the seeds of notebook 40, the variants of notebook 60)."""
-    settings = {k: v for k, v in asdict(cache_config).items() if k != "batch_windows"}
-    settings.update(backbone_sha256=weights_sha256(backbone), mu_law=mu_law, store=fingerprint(store.meta["params"]),
-                    fs=fs)
+    settings = {**cache_settings(cache_config, backbone, store, asdict(backbone.config), mu_law), "fs": fs}
     if fs is None:
         return stored_array(path, settings, lambda: test_latents(backbone, store, cache_config, scheduler, mu_law,
                                                                  progress))
-    return stored_array(path, settings, lambda: reduced_rate_latents(backbone, store.windows("test"),
-                                                                     store.present("test"), fs, cache_config,
-                                                                     scheduler, mu_law)[0])
+    return stored_array(path, settings, lambda: reduced_rate_latents(backbone, store.windows("test"), store.present("test"),
+                                                                     fs, cache_config, scheduler, mu_law))
 
 
 def log_activity(x: np.ndarray) -> np.ndarray:
