@@ -83,12 +83,15 @@ def variant(name: str) -> Variant:
     return VARIANTS[name]
 
 
-def ablation_lft_config(base: LFTConfig, v: Variant) -> LFTConfig:
+def ablation_lft_config(base: LFTConfig, v: Variant, n_final: int = 0) -> LFTConfig:
     """The LFT of variant ``v``: its layers and fusion, with the final-block count that keeps the
-    parameter count comparable (the reference's counts for the paper configuration)."""
+    parameter count comparable (the reference's counts for the paper configuration), or ``n_final``
+    blocks when it is positive (a compute cap: the parameter count then differs from the full model's)."""
     config = LFTConfig(**{**vars(base), "fusion": v.fusion,
                           "layers": None if v.layers == "all" else layer_subset(v.layers, base.n_layer)})
-    if v.layers != "all":
+    if n_final > 0:
+        config.n_final = n_final
+    elif v.layers != "all":
         config.n_final = comparable_final_blocks(base, config.layers)
     elif v.fusion != "layer":
         config.n_final = comparable_final_blocks(base, range(base.n_layer), fusion=v.fusion)

@@ -295,3 +295,5 @@ def test_every_ablation_variant_builds_with_the_reference_parameter_count():
     for name in ("no_fusion", "mean_fusion", "first_half", "every_other"):
         n = n_parameters(LatentFusionTransformer(ablation_lft_config(small, VARIANTS[name])))
         assert 0.6 < n / n_parameters(LatentFusionTransformer(small)) < 1.6, name  # a comparable budget
+    capped = ablation_lft_config(small, VARIANTS["no_fusion"], n_final=2)  # make run's compute cap
+    assert capped.n_final == 2 and capped.fusion == "none" and ablation_lft_config(small, VARIANTS["no_fusion"]).n_final == 6
