@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from eegdm_utils.e2i.metrics import (chance_levels, derangement, frechet_distance, n_way_identification,
-                                     pixel_correlation, reconstruction_metrics, ssim, two_way_identification)
+                                     pixel_correlation, reconstruction_metrics, ssim, standard_error,
+                                     two_way_identification)
 
 
 def _probs_with_rank(rank: int, true: int = 0, k: int = 10) -> np.ndarray:
@@ -111,4 +112,58 @@ def test_reconstruction_metrics_perfect_vs_shuffled():
     p = derangement(40, 0)
     shuffled = reconstruction_metrics(probs[p], features[p], images[p], probs, features, images, labels)
     assert shuffled["top1_10way"] < 0.5 and shuffled["two_way_features"] < 0.7
-    assert set(chance_levels()) <= set(perfect)
+    assert set(chance_levels()) - {"two_way_embedding"} <= set(perfect)  # no embedder features given
+
+
+def test_within_class_identification_needs_the_image_not_its_class():
+    rng = np.random.default_rng(5)
+    labels = np.repeat(np.arange(10), 6)
+    prototypes = rng.normal(size=(10, 16))
+    stimuli = prototypes[labels] + 0.5 * rng.normal(size=(60, 16))  # images: class prototype + their own detail
+    class_only = prototypes[labels]  # a reconstruction that gets the class right and nothing else
+    assert two_way_identification(class_only, stimuli) > 0.85  # across classes it looks good
+    within = two_way_identification(class_only, stimuli, labels)
+    assert within == pytest.approx(0.5, abs=0.12)  # within a class it is at chance
+    assert two_way_identification(stimuli, stimuli, labels) == 1.0  # the image itself wins every pair
+    per_image = two_way_identification(stimuli, stimuli, labels, per_image=True)
+    assert per_image.shape == (60,) and (per_image == 1.0).all()
+    alone = two_way_identification(stimuli[:3], stimuli[:3], np.array([0, 0, 1]), per_image=True)
+    assert alone[:2].tolist() == [1.0, 1.0] and np.isnan(alone[2])  # class 1 has no pair
+    with pytest.raises(ValueError, match="no two images share a group"):
+        two_way_identification(stimuli[:3], stimuli[:3], np.array([0, 1, 2]))
+
+
+def test_per_image_values_average_to_the_metric_and_give_the_sampling_error():
+    rng = np.random.default_rng(6)
+    probs = rng.dirichlet(np.ones(10), size=50)
+    true = rng.integers(10, size=50)
+    per = n_way_identification(probs, true, 5, per_image=True)
+    assert per.shape == (50,) and per.mean() == pytest.approx(n_way_identification(probs, true, 5))
+    images = rng.uniform(-1, 1, size=(50, 8, 8))
+    noisy = np.clip(images + rng.normal(size=images.shape), -1, 1)
+    assert pixel_correlation(noisy, images, per_image=True).mean() == pytest.approx(pixel_correlation(noisy, images))
+    assert ssim(noisy, images, per_image=True).mean() == pytest.approx(ssim(noisy, images))
+    values = rng.normal(size=400)
+    assert standard_error(values) == pytest.approx(values.std(ddof=1) / 20)
+    assert standard_error(np.array([1.0, np.nan, 3.0])) == pytest.approx(1.0)  # NaN ignored
+    assert np.isnan(standard_error(np.array([1.0])))
+
+
+def test_reconstruction_metrics_report_within_class_embedding_and_errors():
+    rng = np.random.default_rng(7)
+    labels = np.repeat(np.arange(10), 4)
+    probs = np.eye(10)[labels] * 0.9 + 0.01
+    features, embeddings = rng.normal(size=(40, 8)), rng.normal(size=(40, 6))
+    images = rng.uniform(-1, 1, size=(40, 8, 8))
+    out = reconstruction_metrics(probs, features, images, probs, features, images, labels,
+                                 embeddings=embeddings, stimulus_embeddings=embeddings)
+    assert out["two_way_within_class"] == out["two_way_embedding"] == 1.0
+    assert out["two_way_within_class_se"] == 0.0 and out["pixcorr_se"] == pytest.approx(0.0, abs=1e-9)
+    p = derangement(40, 1)
+    shuffled = reconstruction_metrics(probs[p], features[p], images[p], probs, features, images, labels,
+                                      embeddings=embeddings[p], stimulus_embeddings=embeddings)
+    assert shuffled["two_way_embedding"] < 0.75 and shuffled["top1_10way_se"] > 0
+    one = slice(None, None, 4)  # one image per class
+    unique = reconstruction_metrics(probs[one], features[one], images[one], probs[one], features[one], images[one],
+                                    labels[one])
+    assert "two_way_within_class" not in unique and "two_way_embedding" not in unique  # no pairs, no embedder

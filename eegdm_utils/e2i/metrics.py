@@ -8,9 +8,15 @@
   image. Chance is 1/n.
 - **2-way identification in feature space** (MindEye): for reconstruction i, is it more
   correlated (in the judge's features) with its own stimulus than with stimulus j? Averaged
-  over all pairs i != j. Chance 0.5.
+  over all pairs i != j. Chance 0.5. Two variants need the image, not its class:
+  **within-class** (only pairs of images of the same class, so a reconstruction that is
+  right about the class alone scores chance) and the same test **in the image embedder's
+  features** (a network trained without labels).
 - **PixCorr**: Pearson correlation of reconstruction and stimulus pixels, averaged.
 - **SSIM**: structural similarity (scikit-image) of the images as intensities in [0, 1], averaged.
+- **Test-set sampling error**: every per-image metric also gives the standard error of its
+  mean over the test images (``<metric>_se``), the spread a new draw of test images would
+  show, to set beside the seed standard deviation.
 - **Frechet distance** between the judge features of the reconstructions and of the
   stimuli (as FID, in a small judge's features and with a few hundred images: a
   small-sample estimate, biased upwards, only comparable at equal sample size).
@@ -25,8 +31,9 @@ from math import comb
 import numpy as np
 
 
-def n_way_identification(probabilities: np.ndarray, true_class: np.ndarray, n: int) -> float:
-    """Expected n-way top-1 accuracy: ``probabilities`` [B, K], ``true_class`` [B].
+def n_way_identification(probabilities: np.ndarray, true_class: np.ndarray, n: int, per_image: bool = False):
+    """Expected n-way top-1 accuracy: ``probabilities`` [B, K], ``true_class`` [B] (with
+    ``per_image``, the expectation of each image [B] instead of their mean).
 
     With h classes scoring strictly higher than the true one, the true class wins the
     draw when none of the n-1 distractors (drawn from the K-1 others) is among those h:
@@ -41,8 +48,8 @@ def n_way_identification(probabilities: np.ndarray, true_class: np.ndarray, n: i
         raise ValueError(f"true_class must have shape ({B},), got {true_class.shape}")
     own = probabilities[np.arange(B), true_class]  # [B]
     higher_or_tied = (probabilities >= own[:, None]).sum(axis=1) - 1  # [B] other classes not beaten
-    wins = np.array([comb(K - 1 - h, n - 1) for h in higher_or_tied], dtype=np.float64)
-    return float((wins / comb(K - 1, n - 1)).mean())
+    wins = np.array([comb(K - 1 - h, n - 1) for h in higher_or_tied], dtype=np.float64) / comb(K - 1, n - 1)
+    return wins if per_image else float(wins.mean())
 
 
 def _row_standardise(x: np.ndarray) -> np.ndarray:
@@ -51,25 +58,44 @@ def _row_standardise(x: np.ndarray) -> np.ndarray:
     return x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
 
 
-def two_way_identification(reconstruction_features: np.ndarray, stimulus_features: np.ndarray) -> float:
-    """Share of pairs (i, j != i) with corr(r_i, s_i) > corr(r_i, s_j). Chance 0.5."""
+def two_way_identification(reconstruction_features: np.ndarray, stimulus_features: np.ndarray,
+                           groups: np.ndarray | None = None, per_image: bool = False):
+    """Share of pairs (i, j != i) with corr(r_i, s_i) > corr(r_i, s_j). Chance 0.5.
+
+    ``groups`` [B] (e.g. the class of each image) keeps only the pairs within a group:
+    within-class identification. ``per_image`` returns each image's share [B] (NaN for an
+    image with no pair) instead of the mean over all pairs.
+    """
     r, s = _row_standardise(reconstruction_features), _row_standardise(stimulus_features)
     if r.shape != s.shape or len(r) < 2:
         raise ValueError(f"need two or more paired feature rows of equal shape, got {r.shape} and {s.shape}")
     correlation = r @ s.T  # [B, B]
     own = np.diag(correlation)[:, None]
-    others = ~np.eye(len(r), dtype=bool)
-    return float((own > correlation + 1e-12)[others].mean())  # ties (to rounding) count as losses
+    pairs = ~np.eye(len(r), dtype=bool)  # [B, B]
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != (len(r),):
+            raise ValueError(f"groups must have shape ({len(r)},), got {groups.shape}")
+        pairs &= groups[:, None] == groups[None, :]
+        if not pairs.any():
+            raise ValueError("no two images share a group: within-group identification has no pairs")
+    wins = own > correlation + 1e-12  # ties (to rounding) count as losses
+    if per_image:
+        n_pairs = pairs.sum(axis=1)
+        return np.where(n_pairs > 0, (wins & pairs).sum(axis=1) / np.maximum(n_pairs, 1), np.nan)
+    return float(wins[pairs].mean())
 
 
-def pixel_correlation(reconstructions: np.ndarray, stimuli: np.ndarray) -> float:
-    """Mean Pearson correlation between each reconstruction and its stimulus (pixels)."""
+def pixel_correlation(reconstructions: np.ndarray, stimuli: np.ndarray, per_image: bool = False):
+    """Mean Pearson correlation between each reconstruction and its stimulus (pixels); with
+    ``per_image``, each image's [B]."""
     r, s = _row_standardise(reconstructions), _row_standardise(stimuli)
-    return float((r * s).sum(axis=1).mean())
+    values = (r * s).sum(axis=1)
+    return values if per_image else float(values.mean())
 
 
-def ssim(reconstructions: np.ndarray, stimuli: np.ndarray) -> float:
-    """Mean structural similarity of [B, H, W] pairs of images in [-1, 1].
+def ssim(reconstructions: np.ndarray, stimuli: np.ndarray, per_image: bool = False):
+    """Mean structural similarity of [B, H, W] pairs of images in [-1, 1] (``per_image``: [B]).
 
     SSIM assumes non-negative intensities (with signed pixels its luminance term flips sign
     and an inverted image can score high), so the images are mapped to [0, 1] first.
@@ -82,8 +108,18 @@ def ssim(reconstructions: np.ndarray, stimuli: np.ndarray) -> float:
         raise ValueError(f"need [B, H, W] pairs of equal shape, got {reconstructions.shape} and {stimuli.shape}")
     side = min(stimuli.shape[1:])
     window = min(7, side if side % 2 else side - 1)
-    return float(np.mean([structural_similarity(s, r, data_range=1.0, win_size=window)
-                          for r, s in zip(reconstructions, stimuli)]))
+    values = np.array([structural_similarity(s, r, data_range=1.0, win_size=window)
+                       for r, s in zip(reconstructions, stimuli)])
+    return values if per_image else float(values.mean())
+
+
+def standard_error(per_image: np.ndarray) -> float:
+    """Standard error of the mean of per-image values (NaN ignored): the test-set sampling error."""
+    values = np.asarray(per_image, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    if len(values) < 2:
+        return float("nan")
+    return float(values.std(ddof=1) / np.sqrt(len(values)))
 
 
 def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
@@ -116,23 +152,34 @@ def derangement(n: int, seed: int) -> np.ndarray:
 
 def reconstruction_metrics(probabilities: np.ndarray, features: np.ndarray, images: np.ndarray,
                            stimulus_probabilities: np.ndarray, stimulus_features: np.ndarray,
-                           stimuli: np.ndarray, labels: np.ndarray, ways=(2, 5, 10)) -> dict[str, float]:
-    """Every metric of one set of reconstructions ([B, ...] each, aligned with the stimuli)."""
+                           stimuli: np.ndarray, labels: np.ndarray, ways=(2, 5, 10),
+                           embeddings: np.ndarray | None = None,
+                           stimulus_embeddings: np.ndarray | None = None) -> dict[str, float]:
+    """Every metric of one set of reconstructions ([B, ...] each, aligned with the stimuli), and
+    ``<metric>_se``, the standard error over the images, for each per-image metric. With the
+    image embedder's features of the reconstructions and of the stimuli (``embeddings``,
+    ``stimulus_embeddings``), also 2-way identification in them."""
     judged = stimulus_probabilities.argmax(axis=1)
-    out = {}
+    per_image = {}
     for n in ways:
-        out[f"top1_{n}way"] = n_way_identification(probabilities, labels, n)
+        per_image[f"top1_{n}way"] = n_way_identification(probabilities, labels, n, per_image=True)
     for n in ways:
-        out[f"top1_{n}way_judged"] = n_way_identification(probabilities, judged, n)
-    out["two_way_features"] = two_way_identification(features, stimulus_features)
-    out["pixcorr"] = pixel_correlation(images, stimuli)
-    out["ssim"] = ssim(images, stimuli)
+        per_image[f"top1_{n}way_judged"] = n_way_identification(probabilities, judged, n, per_image=True)
+    per_image["two_way_features"] = two_way_identification(features, stimulus_features, per_image=True)
+    if len(np.unique(labels)) < len(labels):  # some class has two images
+        per_image["two_way_within_class"] = two_way_identification(features, stimulus_features, labels, per_image=True)
+    if embeddings is not None:
+        per_image["two_way_embedding"] = two_way_identification(embeddings, stimulus_embeddings, per_image=True)
+    per_image["pixcorr"] = pixel_correlation(images, stimuli, per_image=True)
+    per_image["ssim"] = ssim(images, stimuli, per_image=True)
+    out = {name: float(np.nanmean(values)) for name, values in per_image.items()}
     out["frechet_small_sample"] = frechet_distance(features, stimulus_features)
+    out.update({f"{name}_se": standard_error(values) for name, values in per_image.items()})
     return out
 
 
 def chance_levels(ways=(2, 5, 10)) -> dict[str, float]:
     levels = {f"top1_{n}way": 1.0 / n for n in ways}
     levels.update({f"top1_{n}way_judged": 1.0 / n for n in ways})
-    levels["two_way_features"] = 0.5
+    levels.update({name: 0.5 for name in ("two_way_features", "two_way_within_class", "two_way_embedding")})
     return levels
