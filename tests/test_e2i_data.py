@@ -1,14 +1,14 @@
 """Stimuli, splits by image, the simulated visual EEG and its block-design pitfall, the paired dataset."""
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
 
 from eegdm_utils.e2i.paired_data import load_paired_dataset, save_paired_dataset
 from eegdm_utils.e2i.stimuli import coarse_layout, load_digits_images, split_by_image, upsample_layout
-from eegdm_utils.e2i.visual_eeg import (VisualEEGConfig, block_design_check, linear_decoding_accuracy,
-                                        simulate_visual_eeg)
+from eegdm_utils.e2i.visual_eeg import (VisualEEGConfig, block_design_check, decoder_features, linear_decoder,
+                                        repetition_average, simulate_visual_eeg)
 
 
 # Small problems: one BLAS/torch thread is faster, and fair to the other tests.
@@ -66,15 +66,32 @@ def test_simulation_is_deterministic_and_per_session(digits):
     assert 5 < one.eeg.std() < 30  # microvolt-sized
 
 
-def test_single_trial_linear_decoding_is_hard_but_above_chance(digits):
-    """The calibration: a linear decoder gets roughly 30 to 45% (10 classes); small scale, generous bounds."""
+def test_the_eeg_is_computed_from_the_pixels_not_the_label(digits):
+    images, labels = digits
+    shown = np.arange(0, 1797, 25)
+    config = VisualEEGConfig(repetitions=1)
+    data = simulate_visual_eeg(images, labels, config, [0], shown)
+    relabelled = simulate_visual_eeg(images, np.random.default_rng(0).permutation(labels), config, [0], shown)
+    assert np.array_equal(data.eeg, relabelled.eeg)  # randomised design: the labels reach only the table
+    flipped = simulate_visual_eeg(images[:, :, ::-1], labels, config, [0], shown)
+    assert not np.allclose(data.eeg, flipped.eeg)  # mirrored pixels evoke other EEG
+
+
+def test_single_trial_decoding_is_hard_and_repetition_averaging_helps(digits):
+    """The calibration: a linear decoder gets about 22% of single trials right (10 classes): well
+    above chance, below 0.3; the same decoder on 4-repetition averages does better."""
     images, labels = digits
     split = split_by_image(labels, 0.15, 0.15, seed=0)
-    data = simulate_visual_eeg(images, labels, VisualEEGConfig(repetitions=1), [0, 1], np.arange(len(images)))
+    data = simulate_visual_eeg(images, labels, VisualEEGConfig(repetitions=4), [0], np.arange(len(images)))
     train = np.flatnonzero(np.isin(data.image, split.indices("train")))
     val = np.flatnonzero(np.isin(data.image, split.indices("val")))
-    accuracy = linear_decoding_accuracy(data.eeg, data.label, train, val)
-    assert 0.2 < accuracy < 0.55
+    decoder = linear_decoder(data.eeg[train], data.label[train])
+    single = float((decoder.predict(decoder_features(data.eeg[val])) == data.label[val]).mean())
+    averaged_eeg, averaged_image, averaged_label = repetition_average(data, val)
+    assert len(averaged_eeg) == len(val) // 4 and set(averaged_image) == set(data.image[val])
+    averaged = float((decoder.predict(decoder_features(averaged_eeg)) == averaged_label).mean())
+    assert 0.15 < single < 0.3
+    assert averaged > single + 0.05
 
 
 def test_block_design_pitfall(digits):
@@ -89,6 +106,19 @@ def test_block_design_pitfall(digits):
     randomised = VisualEEGConfig(**{**asdict(blocked), "block_design": False})
     control = block_design_check(simulate_visual_eeg(images, labels, randomised, [0], shown))
     assert control["random_trial"] < 0.3
+
+
+def test_leave_block_out_recovers_a_real_stimulus_signal(digits):
+    """The positive control of the check above: on a randomised recording with the stimulus on,
+    leave-block-out decodes far above chance, so its chance-level score on a block design
+    without a stimulus means there is nothing to decode, not that the split cannot."""
+    images, labels = digits
+    shown = np.random.default_rng(1).choice(len(images), 900, replace=False)
+    randomised = VisualEEGConfig(repetitions=3)
+    result = block_design_check(simulate_visual_eeg(images, labels, randomised, [0], shown))
+    assert result["leave_block_out"] > 0.16  # chance 0.1
+    silent = block_design_check(simulate_visual_eeg(images, labels, replace(randomised, stimulus_gain=0.0), [0], shown))
+    assert silent["leave_block_out"] < 0.15
 
 
 def test_block_design_schedules_classes_in_blocks(digits):

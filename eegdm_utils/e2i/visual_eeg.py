@@ -1,14 +1,24 @@
 """Simulated visual evoked EEG for each shown image: the EEG half of the paired
 stimulus-EEG data (a stand-in for datasets such as EEG-ImageNet or THINGS-EEG).
 
-Every trial is 0.5 s of 32-channel EEG at 256 Hz after the image onset, the sum of
+The simulated brain never sees a label. It sees pixels, through a fixed random two-layer
+convolutional network (the same for every subject: a stand-in for the visual hierarchy), and
+every stimulus-locked source is driven by what that network computes:
 
-- class-dependent ERP components: a P100 (occipital), an N170 (occipito-temporal) and a
-  P300 (parietal), whose amplitude, latency and topography depend on the digit class;
-- an image-specific term driven by the image's own structure: each of its leading
-  principal-component scores drives a spatio-temporal pattern (120-260 ms), and its
-  coarse layout drives retinotopic C1-like sources at ~80 ms (contralateral hemisphere,
-  polarity flipping between the upper and lower visual field);
+- **retinotopic low-level sources** at ~80 ms (C1-like): local contrast energy (rectified
+  responses of zero-mean 3x3 filters) pooled in Gaussian receptive fields scattered over the
+  visual field; a field in the right visual field drives the left occipital cortex, its
+  polarity flips between the upper and lower field;
+- **the P100, N170 and P300**, with fixed topographies and latencies, whose amplitudes follow
+  the image: the P100 its overall contrast energy, the N170 and the P300 two random
+  directions of the network's second-layer features;
+- **image-specific spatio-temporal patterns** (120-260 ms): random projections of the
+  second-layer features (global and per-quadrant averages of rectified responses), each with
+  its own posterior topography and latency.
+
+Category effects therefore arise only through visual similarity: two images of one digit
+class evoke similar EEG because they look alike. Around that:
+
 - latency jitter (shared by the components of a trial) and amplitude jitter;
 - background EEG: 1/f^exponent activity correlated by electrode distance, a posterior
   alpha rhythm with random phase, sensor noise;
@@ -23,7 +33,7 @@ smooth perturbation of the scalp fields and per-channel gains), latency offset, 
 noise colour and alpha frequency. The same configuration gives the same trials.
 
 Shape letters: N trials, C channels (32), L samples (128), K ERP components, J image
-components, G layout grid side, I images.
+components, R receptive fields, F visual features, I images.
 """
 
 from __future__ import annotations
@@ -46,6 +56,7 @@ ERP_COMPONENTS = (
     ("N170", ("P7", "PO7", "P8", "PO8"), 0.035, 0.170, 0.020, 0.030, -1.0),
     ("P300", ("Pz", "CP1", "CP2"), 0.060, 0.300, 0.050, 0.080, +1.0),
 )
+RETINA = 8  # the simulated visual system sees every image at 8 x 8 (larger images are block-averaged)
 
 
 @dataclass
@@ -57,15 +68,18 @@ class VisualEEGConfig:
     n_subjects: int = 4  # paired subjects: they see every image (train, val and test)
     n_pretrain_subjects: int = 4  # other subjects, unlabeled, for stage A: they see training images only
     repetitions: int = 2  # sessions per subject; each shows every image once
-    n_image_components: int = 12  # leading principal components of the image that drive the EEG
-    layout_grid: int = 4  # coarse layout (grid x grid) that drives the retinotopic sources
-    erp_uv: float = 3.0  # class-dependent ERP amplitude (microvolts)
-    class_contrast: float = 0.45  # how much the ERP amplitudes differ between classes (relative)
-    image_uv: float = 1.2  # image-specific term per unit principal-component score
-    layout_uv: float = 1.0  # retinotopic term per unit (standardised) layout cell
+    n_filters: int = 8  # first-layer filters of the random visual network
+    n_features: int = 16  # second-layer channels (features: their global and per-quadrant averages)
+    n_image_components: int = 12  # random projections of the features that drive image-specific sources
+    n_receptive_fields: int = 12  # retinotopic contrast-energy sources
+    erp_uv: float = 3.0  # P100 / N170 / P300 amplitude for an average image (microvolts)
+    erp_modulation: float = 0.35  # relative change of those amplitudes per standard deviation of their visual drive
+    image_uv: float = 1.5  # image-specific term per standard deviation of a component score
+    retinotopic_uv: float = 1.5  # retinotopic term per standard deviation of a receptive field's contrast energy
     latency_jitter_s: float = 0.012
     amplitude_jitter: float = 0.25  # log-normal sigma of the per-trial gain
-    background_uv: float = 5.5  # 1/f background (calibrated: a linear decoder gets ~36% 10-way)
+    background_uv: float = 5.5  # 1/f background (calibrated with the gains above: a linear decoder gets ~22%
+    # of single trials right over 10 classes, ~34% after averaging 4 repetitions)
     alpha_uv: float = 4.5  # posterior alpha rhythm
     sensor_uv: float = 1.5  # white sensor noise
     slow_state_uv: float = 6.0  # offsets/drifts shared by the trials of one state (block)
@@ -86,7 +100,7 @@ class VisualEEG:
 
     eeg: np.ndarray  # [N, C, L] float32
     image: np.ndarray  # [N] index into the image array
-    label: np.ndarray  # [N] class of the image
+    label: np.ndarray  # [N] class of the image (for the table and the block design; the EEG never reads it)
     subject: np.ndarray  # [N]
     session: np.ndarray  # [N] global session id (subject x repetition)
     state: np.ndarray  # [N] global slow-state (block) id
@@ -141,93 +155,129 @@ def _bumps(t: np.ndarray, center: np.ndarray, rise: float | np.ndarray, fall: fl
     return np.exp(-0.5 * (d / np.where(d < 0, rise, fall)) ** 2)
 
 
-# ----------------------------------------------------------------------------- the stimulus code
+# ----------------------------------------------------------------------------- the visual system
+
+
+@dataclass
+class VisualSystem:
+    """The fixed random network that turns pixels into source drives (seeded by ``config.seed``)."""
+
+    filters1: np.ndarray  # [F1, 1, 3, 3] zero-mean, unit-norm: local contrast, no luminance
+    filters2: np.ndarray  # [F2, F1, 3, 3]
+    receptive_fields: np.ndarray  # [R, RETINA, RETINA] Gaussian windows (sum 1)
+    centers: np.ndarray  # [R, 2] (x, y) in the visual field, -1..1 (right, up)
+    projection: np.ndarray  # [5 * F2, J] feature -> image component
+    erp_directions: np.ndarray  # [5 * F2, 2] feature directions of the N170 and P300 amplitudes
+    stats: dict = field(default_factory=dict)  # mean and std of every drive over the images it was fitted on
+
+
+def _retina(images: np.ndarray) -> np.ndarray:
+    """[I, H, W] -> [I, RETINA, RETINA] by block averaging (H and W multiples of RETINA)."""
+    n, h, w = images.shape
+    if h % RETINA or w % RETINA:
+        raise ValueError(f"image size {h}x{w} must be a multiple of {RETINA}")
+    return images.reshape(n, RETINA, h // RETINA, RETINA, w // RETINA).mean(axis=(2, 4))
+
+
+def _raw_drives(images: np.ndarray, system: VisualSystem) -> dict[str, np.ndarray]:
+    """Unstandardised drives: contrast energy per receptive field [I, R], overall [I], features [I, 5 F2]."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(_retina(np.asarray(images, dtype=np.float64)))[:, None]  # [I, 1, 8, 8]
+    energy = F.relu(F.conv2d(x, torch.from_numpy(system.filters1), padding=1))  # [I, F1, 8, 8]
+    local = energy.sum(1).numpy()  # [I, 8, 8] contrast energy map
+    hidden = F.relu(F.conv2d(F.avg_pool2d(energy, 2), torch.from_numpy(system.filters2), padding=1))  # [I, F2, 4, 4]
+    quadrants = F.avg_pool2d(hidden, 2).flatten(1)  # [I, F2 * 4]
+    features = torch.cat([hidden.mean((2, 3)), quadrants], dim=1).numpy()  # [I, 5 F2]
+    return {"contrast": np.einsum("ihw,rhw->ir", local, system.receptive_fields), "overall": local.mean((1, 2)),
+            "features": features}
+
+
+def make_visual_system(images: np.ndarray, config: VisualEEGConfig) -> VisualSystem:
+    """The random network, and the mean and spread of its drives over ``images``.
+
+    The statistics are those of all images: they belong to the simulated brain (adapted to
+    its visual world), not to any model, so no split is involved and no label is read.
+    """
+    rng = np.random.default_rng([config.seed, 21])
+    F1, F2, R = config.n_filters, config.n_features, config.n_receptive_fields
+    filters1 = rng.standard_normal((F1, 1, 3, 3))
+    filters1 -= filters1.mean(axis=(2, 3), keepdims=True)
+    filters1 /= np.linalg.norm(filters1.reshape(F1, -1), axis=1)[:, None, None, None]
+    filters2 = rng.standard_normal((F2, F1, 3, 3)) / np.sqrt(9 * F1)
+    centers = rng.uniform(-0.85, 0.85, (R, 2))  # (x right, y up)
+    pixel = (np.arange(RETINA) + 0.5) / RETINA * 2 - 1  # pixel centres, -1..1
+    px, py = np.meshgrid(pixel, -pixel)  # image rows run downwards
+    windows = np.exp(-((px[None] - centers[:, :1, None]) ** 2 + (py[None] - centers[:, 1:, None]) ** 2) / (2 * 0.3**2))
+    n_feat = 5 * F2
+    system = VisualSystem(filters1, filters2, windows / windows.sum(axis=(1, 2), keepdims=True), centers,
+                          rng.standard_normal((n_feat, config.n_image_components)) / np.sqrt(n_feat),
+                          rng.standard_normal((n_feat, 2)) / np.sqrt(n_feat))
+    raw = _raw_drives(images, system)
+    features = raw["features"]
+    system.stats["features"] = (features.mean(0), features.std(0) + 1e-9)
+    z = (features - system.stats["features"][0]) / system.stats["features"][1]
+    for name, value in (("contrast", raw["contrast"]), ("overall", raw["overall"]), ("scores", z @ system.projection),
+                        ("erp", z @ system.erp_directions)):
+        system.stats[name] = (value.mean(0), value.std(0) + 1e-9)
+    return system
+
+
+def image_drives(images: np.ndarray, system: VisualSystem) -> dict[str, np.ndarray]:
+    """Standardised drives of ``images``: ``scores`` [I, J] (image components), ``contrast`` [I, R]
+    (receptive fields), ``erp`` [I, K] (relative P100 / N170 / P300 amplitude changes)."""
+    raw = _raw_drives(images, system)
+    standard = lambda name, value: ((value - system.stats[name][0]) / system.stats[name][1]).astype(np.float32)
+    z = (raw["features"] - system.stats["features"][0]) / system.stats["features"][1]
+    erp = np.concatenate([standard("overall", raw["overall"])[:, None], standard("erp", z @ system.erp_directions)], 1)
+    return {"scores": standard("scores", z @ system.projection), "contrast": standard("contrast", raw["contrast"]),
+            "erp": erp}
 
 
 @dataclass
 class StimulusCode:
-    """How stimuli map to cortical sources: shared by all subjects (seeded by ``config.seed``)."""
+    """How the drives reach the scalp: shared by all subjects (seeded by ``config.seed``)."""
 
-    erp_fields: np.ndarray  # [10, K, C] class-specific topographies
-    erp_amplitude: np.ndarray  # [10, K]
-    erp_latency: np.ndarray  # [10, K] (s)
+    system: VisualSystem
+    erp_fields: np.ndarray  # [K, C]
+    erp_latency: np.ndarray  # [K] (s)
     erp_widths: np.ndarray  # [K, 2] rise, fall (s)
+    polarity: np.ndarray  # [K]
     image_fields: np.ndarray  # [J, C]
     image_latency: np.ndarray  # [J] (s)
     image_width: np.ndarray  # [J] (s)
-    layout_fields: np.ndarray  # [G*G, C]
-    pca_mean: np.ndarray  # [P] pixel mean
-    pca_components: np.ndarray  # [J, P]
-    pca_scale: np.ndarray  # [J] score standard deviations
-    layout_mean: np.ndarray  # [G*G]
-    layout_scale: np.ndarray  # [G*G]
+    retinotopic_fields: np.ndarray  # [R, C]
 
 
 def make_stimulus_code(images: np.ndarray, config: VisualEEGConfig) -> StimulusCode:
-    """Fields, amplitudes and latencies of every stimulus-locked source.
-
-    The principal components and the layout statistics are those of all images: they
-    belong to the simulated brain, not to any model, so no split is involved.
-    """
+    """The visual system (fitted to ``images``) and the fields, latencies and widths of every source."""
     rng = np.random.default_rng([config.seed, 11])
-    n_classes, K = 10, len(ERP_COMPONENTS)
-    base = np.stack([_field(np.mean([_position(e) for e in centers], axis=0), width)
-                     for _, centers, width, *_ in ERP_COMPONENTS])  # [K, C]
-    wobble = _smooth_random_fields(rng, n_classes * K).reshape(n_classes, K, -1)  # [10, K, C]
-    erp_fields = base[None] * (1.0 + 0.35 * wobble)  # [10, K, C]
-    polarity = np.array([c[-1] for c in ERP_COMPONENTS])  # [K]
-    erp_amplitude = polarity * np.exp(config.class_contrast * rng.standard_normal((n_classes, K)))  # [10, K]
-    erp_latency = np.array([c[3] for c in ERP_COMPONENTS])[None] + rng.normal(0, 0.012, (n_classes, K))
-    erp_widths = np.array([[c[4], c[5]] for c in ERP_COMPONENTS])  # [K, 2]
-
-    flat = images.reshape(len(images), -1).astype(np.float64)  # [I, P]
-    mean = flat.mean(axis=0)
-    _, s, vt = np.linalg.svd(flat - mean, full_matrices=False)
+    erp_fields = np.stack([_field(np.mean([_position(e) for e in centers], axis=0), width)
+                           for _, centers, width, *_ in ERP_COMPONENTS])  # [K, C]
     J = config.n_image_components
-    components, scale = vt[:J], s[:J] / np.sqrt(len(flat) - 1)  # [J, P], [J]
     posterior = [n for n in CHANNEL_NAMES if n[0] in "PO" or n in ("CP1", "CP2", "CP5", "CP6")]
     centers = np.stack([_position(posterior[i]) for i in rng.integers(len(posterior), size=J)])
     image_fields = np.stack([_field(c + rng.normal(0, 0.01, 3), rng.uniform(0.03, 0.05)) for c in centers])
     image_fields *= rng.choice([-1.0, 1.0], size=(J, 1))  # [J, C]
-    image_latency = rng.uniform(0.12, 0.26, J)
-    image_width = rng.uniform(0.02, 0.04, J)
-
-    G = config.layout_grid
-    layout = _layout(images, G)  # [I, G*G]
-    layout_fields = _retinotopic_fields(G)  # [G*G, C]
-    return StimulusCode(erp_fields, erp_amplitude, erp_latency, erp_widths, image_fields, image_latency,
-                        image_width, layout_fields, mean, components, scale,
-                        layout.mean(axis=0), layout.std(axis=0) + 1e-6)
+    system = make_visual_system(images, config)
+    return StimulusCode(system, erp_fields, np.array([c[3] for c in ERP_COMPONENTS]),
+                        np.array([[c[4], c[5]] for c in ERP_COMPONENTS]), np.array([c[-1] for c in ERP_COMPONENTS]),
+                        image_fields, rng.uniform(0.12, 0.26, J), rng.uniform(0.02, 0.04, J),
+                        _retinotopic_fields(system.centers))
 
 
-def _layout(images: np.ndarray, grid: int) -> np.ndarray:
-    from .stimuli import coarse_layout
-
-    return coarse_layout(images, grid).reshape(len(images), -1)  # [I, G*G]
-
-
-def _retinotopic_fields(grid: int) -> np.ndarray:
-    """C1-like sources [G*G, C]: a cell in the right visual field drives the left occipital
-    cortex and vice versa; upper-field cells are negative, lower-field cells positive."""
+def _retinotopic_fields(centers: np.ndarray) -> np.ndarray:
+    """C1-like sources [R, C] for receptive fields at ``centers`` [R, 2] (x right, y up, -1..1): a
+    field in the right visual field drives the left occipital cortex and vice versa; upper-field
+    fields are negative, lower-field fields positive (smoothly through the horizontal meridian)."""
     oz, o1 = _position("Oz"), _position("O1")
     poz = (_position("PO3") + _position("PO4")) / 2
     fields = []
-    for row in range(grid):
-        for col in range(grid):
-            x = (col - (grid - 1) / 2) / (grid / 2)  # -1 left .. +1 right of fixation
-            y = ((grid - 1) / 2 - row) / (grid / 2)  # +1 upper .. -1 lower field
-            center = oz + 1.3 * x * (o1 - oz) + 0.8 * max(-y, 0) * (poz - oz)
-            fields.append(-np.sign(y) * _field(center, 0.025))
+    for x, y in centers:
+        center = oz + 1.3 * x * (o1 - oz) + 0.8 * max(-y, 0) * (poz - oz)
+        fields.append(-np.tanh(3 * y) * _field(center, 0.025))
     return np.stack(fields)
-
-
-def image_drives(images: np.ndarray, code: StimulusCode) -> tuple[np.ndarray, np.ndarray]:
-    """Standardised principal-component scores [I, J] and layout cells [I, G*G] of images."""
-    flat = images.reshape(len(images), -1)
-    scores = (flat - code.pca_mean) @ code.pca_components.T / code.pca_scale  # [I, J]
-    grid = int(round(np.sqrt(len(code.layout_mean))))
-    layout = (_layout(images, grid) - code.layout_mean) / code.layout_scale  # [I, G*G]
-    return scores.astype(np.float32), layout.astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- subjects
@@ -280,23 +330,24 @@ def session_schedule(labels: np.ndarray, image_indices: np.ndarray, config: Visu
     return order, state
 
 
-def _stimulus_locked(code: StimulusCode, subject: SubjectProfile, labels: np.ndarray, scores: np.ndarray,
-                     layout: np.ndarray, config: VisualEEGConfig, rng) -> np.ndarray:
-    """Evoked signal [N, C, L] (microvolts) for trials of classes ``labels`` [N] with image
-    drives ``scores`` [N, J] and ``layout`` [N, G*G]."""
-    n = len(labels)
+def _stimulus_locked(code: StimulusCode, subject: SubjectProfile, drives: dict, config: VisualEEGConfig,
+                     rng) -> np.ndarray:
+    """Evoked signal [N, C, L] (microvolts) of trials with image drives ``drives`` (of
+    :func:`image_drives`, one row per trial)."""
+    n = len(drives["scores"])
     t = np.arange(config.n_samples) / config.sfreq  # [L]
     shift = subject.latency_offset + rng.normal(0, config.latency_jitter_s, n)  # [N]
     gain = subject.gain * np.exp(rng.normal(0, config.amplitude_jitter, n))  # [N]
 
-    erp_time = _bumps(t, code.erp_latency[labels] + shift[:, None], code.erp_widths[:, 0], code.erp_widths[:, 1])  # [N, K, L]
-    erp = np.einsum("nk,nkc,nkl->ncl", code.erp_amplitude[labels], code.erp_fields[labels], erp_time)  # [N, C, L]
+    amplitude = code.polarity * np.clip(1.0 + config.erp_modulation * drives["erp"], 0.0, None)  # [N, K]
+    erp_time = _bumps(t, code.erp_latency[None] + shift[:, None], code.erp_widths[:, 0], code.erp_widths[:, 1])  # [N, K, L]
+    erp = np.einsum("nk,kc,nkl->ncl", amplitude, code.erp_fields, erp_time)  # [N, C, L]
     image_time = _bumps(t, code.image_latency[None] + shift[:, None], code.image_width, code.image_width)  # [N, J, L]
-    image = np.einsum("nj,jc,njl->ncl", scores, code.image_fields, image_time)  # [N, C, L]
+    image = np.einsum("nj,jc,njl->ncl", drives["scores"], code.image_fields, image_time)  # [N, C, L]
     c1_time = _bumps(t, 0.08 + shift, 0.012, 0.018)  # [N, L]
-    retinotopic = (layout @ code.layout_fields)[:, :, None] * c1_time[:, None]  # [N, C, L]
+    retinotopic = (drives["contrast"] @ code.retinotopic_fields)[:, :, None] * c1_time[:, None]  # [N, C, L]
 
-    evoked = config.erp_uv * erp + config.image_uv * image + config.layout_uv * retinotopic  # [N, C, L]
+    evoked = config.erp_uv * erp + config.image_uv * image + config.retinotopic_uv * retinotopic  # [N, C, L]
     evoked = np.einsum("dc,ncl->ndl", subject.mixing, evoked)  # the subject's own mixing
     return config.stimulus_gain * gain[:, None, None] * evoked
 
@@ -326,7 +377,9 @@ def _slow_states(n_states: int, config: VisualEEGConfig, rng) -> np.ndarray:
 
 def simulate_visual_eeg(images: np.ndarray, labels: np.ndarray, config: VisualEEGConfig, subjects: list[int],
                         image_indices: np.ndarray, code: StimulusCode | None = None, progress=None) -> VisualEEG:
-    """Trials of ``subjects`` each seeing ``image_indices`` once per repetition.
+    """Trials of ``subjects`` each seeing ``image_indices`` once per repetition. ``labels`` only
+    order the class blocks of a block design and fill the trial table: the EEG is computed from
+    the pixels.
 
     Every (subject, repetition) is a session with its own presentation order and slow
     states; the random stream of a session depends only on the seed, the subject and the
@@ -336,7 +389,7 @@ def simulate_visual_eeg(images: np.ndarray, labels: np.ndarray, config: VisualEE
     if images.ndim != 3:
         raise ValueError(f"images must be [I, H, W], got shape {images.shape}")
     code = code or make_stimulus_code(images, config)
-    scores, layout = image_drives(images, code)
+    drives = image_drives(images, code.system)  # from the pixels alone: no label reaches the EEG
     image_indices = np.asarray(image_indices)
     sessions = [(s, r) for s in subjects for r in range(config.repetitions)]
     parts, n_states_so_far = [], 0
@@ -345,7 +398,7 @@ def simulate_visual_eeg(images: np.ndarray, labels: np.ndarray, config: VisualEE
         subject = make_subject(config, subject_id)
         rng = np.random.default_rng([config.seed, 14, session_id])
         order, local_state = session_schedule(labels, image_indices, config, session_id)
-        evoked = _stimulus_locked(code, subject, labels[order], scores[order], layout[order], config, rng)
+        evoked = _stimulus_locked(code, subject, {k: v[order] for k, v in drives.items()}, config, rng)
         states = _slow_states(int(local_state.max()) + 1, config, rng)  # [S, C, L]
         eeg = evoked + _background(subject, len(order), config, rng) + states[local_state]
         parts.append(dict(eeg=eeg.astype(np.float32), image=order, label=labels[order],
@@ -367,17 +420,35 @@ def decoder_features(eeg: np.ndarray, bin_samples: int = 8) -> np.ndarray:
     return eeg[:, :, :usable].reshape(n, c, usable // bin_samples, bin_samples).mean(-1).reshape(n, -1)
 
 
-def linear_decoding_accuracy(eeg: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray,
-                             C: float = 0.01, bin_samples: int = 8) -> float:
-    """Accuracy of a logistic-regression decoder on single trials (standardised, binned)."""
+def repetition_average(data: VisualEEG, trials: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ERP of each (subject, image) among ``trials``: EEG [M, C, L] averaged over its repetitions,
+    with the image [M] and label [M] of each average."""
+    trials = np.asarray(trials)
+    keys = np.stack([data.subject[trials], data.image[trials]], axis=1)
+    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    eeg = np.zeros((len(unique),) + data.eeg.shape[1:], dtype=np.float64)
+    np.add.at(eeg, inverse, data.eeg[trials])
+    eeg /= np.bincount(inverse)[:, None, None]
+    first = np.unique(inverse, return_index=True)[1]
+    return eeg.astype(np.float32), data.image[trials][first], data.label[trials][first]
+
+
+def linear_decoder(eeg: np.ndarray, labels: np.ndarray, C: float = 0.01, bin_samples: int = 8):
+    """A logistic-regression decoder (standardised, binned trials) fitted to ``eeg`` [N, C, L]."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    features = decoder_features(eeg, bin_samples)
     model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=300))
-    model.fit(features[train], labels[train])
-    return float((model.predict(features[test]) == labels[test]).mean())
+    return model.fit(decoder_features(eeg, bin_samples), labels)
+
+
+def linear_decoding_accuracy(eeg: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray,
+                             C: float = 0.01, bin_samples: int = 8) -> float:
+    """Accuracy of a logistic-regression decoder on single trials (standardised, binned)."""
+    model = linear_decoder(eeg[train], labels[train], C, bin_samples)
+    return float((model.predict(decoder_features(eeg[test], bin_samples)) == labels[test]).mean())
 
 
 def block_design_check(data: VisualEEG, seed: int = 0, test_fraction: float = 0.25) -> dict[str, float]:
