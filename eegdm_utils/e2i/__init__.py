@@ -6,14 +6,18 @@ structure guidance of SGDM, baselines and the identification metrics.
 One module per idea:
 
 - ``stimuli``: the images (scikit-learn digits), splits by image, coarse layouts;
-- ``visual_eeg``: simulated visual evoked EEG for each shown image, the block-design switch;
+- ``visual_eeg``: simulated visual evoked EEG computed from the pixels (never the label), the block-design switch;
 - ``paired_data``: the paired stimulus-EEG dataset on disk (written by 80, read by 85);
 - ``masked_eeg``: stage A, the masked-signal-modelling EEG encoder;
 - ``image_models``: the judge classifier and the contrastive image embedder (CLIP stand-in);
 - ``generator``: stage B, the class-token UNet, freezing, ControlNet, DDPM training;
 - ``eeg_conditioning``: stages B/C on the EEG side and SGDM's semantic and structural guidance;
+- ``pipeline``: stages B/C on EEG (notebook 85): the methods, their loss, warm-up and fine-tuning,
+  DDIM sampling with classifier-free guidance, reconstruction from EEG trials;
 - ``two_stage``: the two-stage baseline (ridge regression to the image embedding, then the generator);
-- ``metrics``: n-way identification, 2-way in feature space, PixCorr, SSIM, Frechet distance;
+- ``metrics``: n-way identification, 2-way in feature space (also within class and in the embedder's
+  features), PixCorr, SSIM, Frechet distance, test-set sampling errors;
+- ``things_eeg2``: the THINGS-EEG2 preprocessed release written as a paired dataset (real data);
 - ``training``: the small training loop and checkpoints shared by all of them;
 - ``plots``: figures.
 """
