@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from eegdm_utils.e2i.metrics import (chance_levels, derangement, frechet_distance, n_way_identification,
-                                     pixel_correlation, reconstruction_metrics, ssim, standard_error,
+                                     pixel_correlation, reconstruction_metrics, retrieval_top_k, ssim, standard_error,
                                      two_way_identification)
 
 
@@ -167,3 +167,23 @@ def test_reconstruction_metrics_report_within_class_embedding_and_errors():
     unique = reconstruction_metrics(probs[one], features[one], images[one], probs[one], features[one], images[one],
                                     labels[one])
     assert "two_way_within_class" not in unique and "two_way_embedding" not in unique  # no pairs, no embedder
+
+
+def test_retrieval_top_k_cases():
+    rng = np.random.default_rng(8)
+    candidates = rng.normal(size=(50, 12))
+    own = np.arange(50)
+    assert retrieval_top_k(candidates * 3.0, candidates, own, 1) == 1.0  # cosine: scale does not matter
+    assert retrieval_top_k(-candidates, candidates, own, 1) == 0.0
+    noise = rng.normal(size=(2000, 12))
+    truth = rng.integers(50, size=2000)
+    for k in (1, 5):
+        assert retrieval_top_k(noise, candidates, truth, k) == pytest.approx(k / 50, abs=0.015)  # chance k / M
+    # a query between its own candidate and another: top-2 but not top-1
+    axes = np.eye(12)[:5]
+    query = (axes[0] + 1.2 * axes[1])[None]
+    assert retrieval_top_k(query, axes, np.array([0]), 1) == 0.0
+    assert retrieval_top_k(query, axes, np.array([0]), 2) == 1.0
+    assert retrieval_top_k(candidates[:3], candidates, own[:3], 1, per_item=True).tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="k must be"):
+        retrieval_top_k(noise[:2], candidates, truth[:2], 51)

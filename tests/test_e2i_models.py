@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from eegdm_utils.e2i.eeg_conditioning import ConditioningConfig, EEGConditioner, alignment_loss
+from eegdm_utils.e2i.eeg_conditioning import (ConditioningConfig, EEGConditioner, alignment_loss,
+                                              contrastive_alignment_loss)
 from eegdm_utils.e2i.generator import (ClassTokenGenerator, GeneratorConfig, diffusion_loss, freeze_for_eeg_finetuning,
                                        is_cross_attention_parameter, make_controlnet, make_schedulers, predict_noise)
 from eegdm_utils.e2i.image_models import ImageEmbedder, ImageNetConfig, nt_xent
@@ -197,3 +198,24 @@ def test_corpus_segments_resample_and_skip_missing_channels():
     assert np.argmax(spectrum) * 256.0 / 128 == pytest.approx(10.0, abs=2.0)  # still 10 Hz after resampling
     with pytest.raises(ValueError, match="no window without missing channels"):
         corpus_segments(windows[1:2], 3, 128, 200.0, 256.0, seed=0)
+
+
+def test_contrastive_alignment_singles_out_the_image_and_treats_repeats_as_positives():
+    torch.manual_seed(0)
+    images = torch.nn.functional.normalize(torch.randn(6, 16), dim=-1)
+    ids = torch.arange(6)
+    matched = contrastive_alignment_loss(images, images, ids, temperature=0.05)
+    shuffled = contrastive_alignment_loss(images[torch.tensor([1, 2, 3, 4, 5, 0])], images, ids, temperature=0.05)
+    assert matched < 0.05 < 1.0 < shuffled  # its own image wins against the others in the batch
+    # two trials of one image: each the other's positive, so a perfect match stays near zero loss
+    repeated = torch.tensor([0, 0, 1, 2, 3, 4])
+    targets = images[repeated]
+    assert contrastive_alignment_loss(targets, targets, repeated, temperature=0.05) < 0.05
+    # without the mask, the duplicate would be a negative as close as the positive: log 2 for both of
+    # its rows in each direction, (2 / 6) log 2 on average
+    unmasked = contrastive_alignment_loss(targets, targets, torch.arange(6), temperature=0.05)
+    assert unmasked == pytest.approx(np.log(2) / 3, abs=0.02)
+    # the 1 - cosine loss cannot tell an image from a near neighbour of its class; InfoNCE can
+    neighbour = torch.nn.functional.normalize(images[:1] + 0.2 * torch.randn(1, 16), dim=-1)
+    pair = torch.cat([images[:1], neighbour])
+    assert contrastive_alignment_loss(pair.flip(0), pair, torch.arange(2), 0.05) > contrastive_alignment_loss(pair, pair, torch.arange(2), 0.05)

@@ -4,7 +4,8 @@ method, seeded warm-up and fine-tuning, DDIM sampling with classifier-free guida
 import pytest
 import torch
 
-from eegdm_utils.e2i.eeg_conditioning import ConditioningConfig, EEGConditioner
+from eegdm_utils.e2i.eeg_conditioning import (ConditioningConfig, EEGConditioner, alignment_loss,
+                                              contrastive_alignment_loss)
 from eegdm_utils.e2i.generator import ClassTokenGenerator, GeneratorConfig, make_controlnet, make_schedulers
 from eegdm_utils.e2i.masked_eeg import MaskedEEGConfig, MaskedEEGModel
 from eegdm_utils.e2i.pipeline import (EEGToImage, FinetuneSettings, ImageSide, Method, PairedTensors, ddim_sample,
@@ -53,6 +54,16 @@ def test_loss_parts_follow_the_method(setup):
     assert set(parts["DreamDiffusion"]) == {"align", "diffusion"}
     assert set(parts["structure-guided"]) == {"align", "semantic", "layout", "diffusion"}
     assert set(parts["no alignment"]) == {"semantic", "diffusion"}
+    conditioner = make_conditioner(DREAM)
+    cosine = EEGToImage(DREAM, conditioner, side).eval()
+    info_nce = EEGToImage(Method("SGDM-style", contrastive=True), conditioner, side).eval()
+    _, cosine_parts = finetune_loss(cosine, data, trials, side.ddpm, SETTINGS, g, False)
+    _, contrastive_parts = finetune_loss(info_nce, data, trials, side.ddpm, SETTINGS, g, False)
+    with torch.no_grad():
+        predicted, target = conditioner.eval()(data.eeg[trials]).image_embedding, data.image_embeddings[data.trial_image[trials]]
+    assert cosine_parts["align"].item() == pytest.approx(alignment_loss(predicted, target).item(), rel=1e-5)
+    expected = contrastive_alignment_loss(predicted, target, data.trial_image[trials], SETTINGS.temperature)
+    assert contrastive_parts["align"].item() == pytest.approx(expected.item(), rel=1e-5)
     warm = EEGToImage(DREAM, make_conditioner(DREAM), side)
     _, heads = finetune_loss(warm, data, trials, side.ddpm, SETTINGS, g, False, guidance_heads=True)
     assert set(heads) == {"align", "semantic", "layout"}  # the warm-up: no diffusion, every head

@@ -5,6 +5,8 @@
 - **Embedding alignment** (DreamDiffusion, stage C): a head maps the EEG encoding to the
   frozen image embedder's space; the loss 1 - cosine(head(EEG), embed(image)) is added to
   the diffusion loss, so the encoder learns what the image looks like to a CLIP-like model.
+  SGDM trains the same map contrastively (:func:`contrastive_alignment_loss`, InfoNCE over the
+  batch), which asks for the image itself rather than the direction of its class.
 - **Semantic guidance** (SGDM, arXiv 2604.22649): a class posterior predicted from EEG
   turns into a soft prompt, the posterior-weighted mix of the pretrained generator's class
   prompts, appended to the context: the EEG speaks the language the generator was
@@ -101,3 +103,19 @@ class EEGConditioner(nn.Module):
 def alignment_loss(predicted_embedding: torch.Tensor, image_embedding: torch.Tensor) -> torch.Tensor:
     """DreamDiffusion's stage C: 1 - cosine(projection of the EEG encoding, image embedding)."""
     return 1.0 - F.cosine_similarity(predicted_embedding, image_embedding, dim=-1).mean()
+
+
+def contrastive_alignment_loss(predicted_embedding: torch.Tensor, image_embedding: torch.Tensor,
+                               image_ids: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    """SGDM's EEG-image alignment: symmetric InfoNCE (CLIP's loss) between the EEG embeddings
+    [B, E] and the image embeddings [B, E] of a batch. Other trials of the same image
+    (``image_ids`` [B]) count as positives, not negatives; every other image is a negative, so
+    the EEG embedding must single out its own image, not merely point toward its class."""
+    a, b = F.normalize(predicted_embedding, dim=-1), F.normalize(image_embedding, dim=-1)
+    logits = a @ b.T / temperature  # [B, B]
+    positive = image_ids[:, None] == image_ids[None, :]  # [B, B]
+
+    def direction(x: torch.Tensor) -> torch.Tensor:
+        return (torch.logsumexp(x, dim=1) - torch.logsumexp(x.masked_fill(~positive, float("-inf")), dim=1)).mean()
+
+    return 0.5 * (direction(logits) + direction(logits.T))

@@ -12,6 +12,9 @@
   **within-class** (only pairs of images of the same class, so a reconstruction that is
   right about the class alone scores chance) and the same test **in the image embedder's
   features** (a network trained without labels).
+- **Retrieval top-k** (SGDM, THINGS-EEG zero-shot): the image embedding predicted from EEG
+  ranks the held-out images' embeddings; correct when its own image is among the k nearest.
+  Chance k / (number of candidates).
 - **PixCorr**: Pearson correlation of reconstruction and stimulus pixels, averaged.
 - **SSIM**: structural similarity (scikit-image) of the images as intensities in [0, 1], averaged.
 - **Test-set sampling error**: every per-image metric also gives the standard error of its
@@ -176,6 +179,27 @@ def reconstruction_metrics(probabilities: np.ndarray, features: np.ndarray, imag
     out["frechet_small_sample"] = frechet_distance(features, stimulus_features)
     out.update({f"{name}_se": standard_error(values) for name, values in per_image.items()})
     return out
+
+
+def retrieval_top_k(predicted: np.ndarray, candidates: np.ndarray, true_index: np.ndarray, k: int,
+                    per_item: bool = False):
+    """Share of queries whose own candidate is among the ``k`` nearest by cosine: ``predicted``
+    [B, E] (e.g. image embeddings predicted from EEG), ``candidates`` [M, E] (the held-out
+    images' embeddings), ``true_index`` [B] (each query's candidate). Chance k / M. Ties
+    count against the query. ``per_item``: each query's 0/1 [B]."""
+    unit = lambda x: np.asarray(x, np.float64) / (np.linalg.norm(np.asarray(x, np.float64), axis=1, keepdims=True) + 1e-12)
+    p, c = unit(predicted), unit(candidates)
+    true_index = np.asarray(true_index)
+    if p.shape[1] != c.shape[1] or true_index.shape != (len(p),):
+        raise ValueError(f"need predicted [B, E], candidates [M, E] and true_index [B], got {p.shape}, {c.shape}, "
+                         f"{true_index.shape}")
+    if not 1 <= k <= len(c):
+        raise ValueError(f"k must be in 1..{len(c)}, got {k}")
+    similarity = p @ c.T  # [B, M] cosine
+    own = similarity[np.arange(len(p)), true_index][:, None]
+    rank = (similarity >= own - 1e-12).sum(axis=1)  # 1 = own candidate strictly best
+    hits = (rank <= k).astype(np.float64)
+    return hits if per_item else float(hits.mean())
 
 
 def chance_levels(ways=(2, 5, 10)) -> dict[str, float]:

@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..runtime import seed_everything
-from .eeg_conditioning import EEGConditioner, alignment_loss
+from .eeg_conditioning import EEGConditioner, alignment_loss, contrastive_alignment_loss
 from .generator import ClassTokenGenerator, freeze_for_eeg_finetuning, predict_noise
 from .training import BatchSampler, OptimConfig, save_checkpoint, train
 
@@ -66,6 +66,7 @@ class FinetuneSettings:
     semantic_weight: float = 0.5
     layout_weight: float = 1.0
     cond_dropout: float = 0.1  # condition dropout (classifier-free guidance)
+    temperature: float = 0.1  # of the contrastive alignment (InfoNCE)
     ddim_steps: int = 10
 
 
@@ -76,6 +77,7 @@ class Method:
     semantic: bool = False  # SGDM semantic guidance (soft class prompt)
     structural: bool = False  # SGDM structural guidance (layout through the ControlNet)
     align: bool = True  # stage C alignment
+    contrastive: bool = False  # align with InfoNCE over the batch (SGDM) instead of 1 - cosine (DreamDiffusion)
     pretrained: bool = True  # stage A encoder (else the same encoder, untrained)
     mask_ratio: float = 0.75
 
@@ -102,7 +104,10 @@ def finetune_loss(model: EEGToImage, data: PairedTensors, trials: torch.Tensor, 
     idx = data.trial_image[trials]
     readout = model.conditioner(data.eeg[trials])
     losses = {}
-    if model.method.align:
+    if model.method.align and model.method.contrastive:  # SGDM: InfoNCE, other images of the batch as negatives
+        losses["align"] = contrastive_alignment_loss(readout.image_embedding, data.image_embeddings[idx], idx,
+                                                     settings.temperature)
+    elif model.method.align:
         losses["align"] = alignment_loss(readout.image_embedding, data.image_embeddings[idx])  # stage C
     if model.method.semantic or guidance_heads:
         losses["semantic"] = F.cross_entropy(readout.class_logits, data.labels[idx])  # class posterior
