@@ -8,8 +8,8 @@ from eegdm_utils.e2i.eeg_conditioning import (ConditioningConfig, EEGConditioner
                                               contrastive_alignment_loss)
 from eegdm_utils.e2i.generator import ClassTokenGenerator, GeneratorConfig, make_controlnet, make_schedulers
 from eegdm_utils.e2i.masked_eeg import MaskedEEGConfig, MaskedEEGModel
-from eegdm_utils.e2i.pipeline import (EEGToImage, FinetuneSettings, ImageSide, Method, PairedTensors, ddim_sample,
-                                      finetune, finetune_loss, reconstruct, warm_up)
+from eegdm_utils.e2i.pipeline import (EEGToImage, FinetuneSettings, ImageSide, Method, PairedTensors,
+                                      context_loss_gap, ddim_sample, finetune, finetune_loss, reconstruct, warm_up)
 from eegdm_utils.e2i.training import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -113,3 +113,25 @@ def test_reconstruct_repeats_and_switches_branches(setup):
     plain = reconstruct(model, data, trials, 2.0, seed=0, ddim=side.ddim, steps=3)
     no_semantic = reconstruct(model, data, trials, 2.0, seed=0, ddim=side.ddim, steps=3, semantic=False)
     assert not torch.equal(plain, no_semantic)
+
+
+def test_learning_curve_points_and_the_context_gap(setup):
+    side, data = setup
+    conditioner = make_conditioner(DREAM)
+    seen = []
+
+    def evaluate(model, n):
+        seen.append((n, model.training))
+        return context_loss_gap(model, data, torch.arange(6), side.ddpm, seed=0)
+
+    model = finetune(DREAM, conditioner, data, torch.arange(18), side, SETTINGS, seed=0, steps=4, evaluate=evaluate,
+                     evaluate_at=[0, 2, 4])
+    assert [e["step"] for e in model.evaluations] == [0, 2, 4] and [n for n, _ in seen] == [0, 2, 4]
+    assert not any(training for _, training in seen)  # scored in eval mode
+    first = model.evaluations[0]
+    assert first["gap"] == pytest.approx(first["null"] - first["eeg"]) and first["eeg"] > 0
+    again = context_loss_gap(model, data, torch.arange(6), side.ddpm, seed=0)
+    assert again == context_loss_gap(model, data, torch.arange(6), side.ddpm, seed=0)  # same noise for the same seed
+    with pytest.raises(ValueError, match="evaluate_at"):
+        finetune(DREAM, conditioner, data, torch.arange(18), side, SETTINGS, seed=0, steps=2, evaluate=evaluate,
+                 evaluate_at=[5])

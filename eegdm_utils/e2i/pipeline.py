@@ -157,27 +157,57 @@ def warm_up(variant: Method, make_conditioner, data: PairedTensors, train_trials
 
 def finetune(method: Method, conditioner: EEGConditioner, data: PairedTensors, train_trials: torch.Tensor,
              image_side: ImageSide, settings: FinetuneSettings, seed: int, checkpoint_dir: Path | None = None,
-             steps: int | None = None, checkpoint_extra: dict | None = None) -> EEGToImage:
+             steps: int | None = None, checkpoint_extra: dict | None = None, evaluate=None,
+             evaluate_at=()) -> EEGToImage:
     """Joint fine-tuning with the diffusion loss for ``steps`` (default ``settings.steps``).
     The trainable part is saved to ``checkpoint_dir/<method>_seed<seed>.pt`` when given (with
     ``checkpoint_extra`` beside the seed); the model's ``history`` holds the loss parts per
-    logged step."""
+    logged step. ``evaluate(model, n)`` runs after ``n`` steps for each ``n`` in ``evaluate_at``
+    (in eval mode, training resumes after); the results are the model's ``evaluations``."""
     steps = settings.steps if steps is None else steps
     seed_everything(seed)
     model = EEGToImage(method, conditioner, image_side).to(data.eeg.device)
     draw = _trials_sampler(train_trials, settings.batch, seed + 1)
     g = torch.Generator(device=data.eeg.device).manual_seed(seed + 1)
+
+    def evaluated(n: int) -> dict:
+        model.eval()
+        try:
+            return evaluate(model, n)
+        finally:
+            model.train()
+
     result = train([p for p in model.parameters() if p.requires_grad],
                    lambda step: finetune_loss(model, data, draw(), image_side.ddpm, settings, g, True),
                    OptimConfig(steps=steps, batch_size=settings.batch, lr=settings.lr, warmup_steps=max(1, steps // 10)),
-                   desc=method.name)
-    model.history = result["history"]
+                   desc=method.name, evaluate=evaluated if evaluate else None, evaluate_at=evaluate_at)
+    model.history, model.evaluations = result["history"], result["evaluations"]
     if checkpoint_dir is not None:
         trainable = {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad}
         save_checkpoint(Path(checkpoint_dir) / f"{method.name.replace(' ', '_')}_seed{seed}.pt", method, steps,
                         {"trainable": trainable, "optimizer": result["optimizer"]}, result["history"],
                         {"seed": seed, **(checkpoint_extra or {})})
     return model.eval()
+
+
+@torch.no_grad()
+def context_loss_gap(model: EEGToImage, data: PairedTensors, trials: torch.Tensor, ddpm, seed: int) -> dict[str, float]:
+    """The diffusion loss of ``trials`` with their EEG context and with the null context, on the
+    same noise and steps (drawn from ``seed``): ``eeg``, ``null`` and ``gap`` = null - eeg. A
+    positive gap means the EEG context tells the generator something about the image."""
+    idx = data.trial_image[trials]
+    x0 = data.images[idx]
+    g = torch.Generator(device=x0.device).manual_seed(seed)
+    noise = torch.randn(x0.shape, generator=g, device=x0.device)
+    t = torch.randint(0, ddpm.config.num_train_timesteps, (len(idx),), generator=g, device=x0.device)
+    noisy = ddpm.add_noise(x0, noise, t)
+    readout = model.conditioner(data.eeg[trials])
+    context = model.conditioner.context(readout, model.generator, True, model.temperature)
+    control = model.conditioner.control(readout)
+    losses = {}
+    for name, c in (("eeg", context), ("null", model.generator.null_context(len(idx), context.shape[1]))):
+        losses[name] = float(F.mse_loss(predict_noise(model.generator.unet, noisy, t, c, model.controlnet, control), noise))
+    return {**losses, "gap": losses["null"] - losses["eeg"]}
 
 
 @torch.no_grad()

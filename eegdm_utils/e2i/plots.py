@@ -165,3 +165,26 @@ def plot_ablations(table, metrics=("top1_10way", "two_way_features", "ssim"), ch
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
+
+
+def plot_learning_curve(curve, table_steps: int):
+    """DreamDiffusion's validation scores by fine-tuning step (``curve``: DataFrame indexed by step
+    with ``eeg``, ``null``, ``gap`` and ``val_top1_10way``)."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_top1) = plt.subplots(1, 2, figsize=(10, 3.6))
+    steps = curve.index.to_numpy()
+    ax_loss.plot(steps, curve["eeg"], "o-", label="EEG context")
+    ax_loss.plot(steps, curve["null"], "s--", label="null context (same noise)")
+    ax_loss.set(xlabel="fine-tuning step", ylabel="validation diffusion loss (epsilon MSE)",
+                title="What the EEG context tells the generator")
+    ax_loss.legend(fontsize=8)
+    ax_top1.plot(steps, curve["val_top1_10way"], "o-", color="C2")
+    ax_top1.axhline(0.1, color="k", ls="--", lw=1, label="chance (0.1)")
+    for ax in (ax_loss, ax_top1):
+        ax.axvline(table_steps, color="grey", ls=":", lw=1, label=f"steps in the results table ({table_steps})")
+    ax_top1.set(xlabel="fine-tuning step", ylabel="10-way top-1 (validation)", title="Reconstructions judged")
+    ax_top1.legend(fontsize=8)
+    fig.suptitle("DreamDiffusion learning curve (first seed)", fontsize=10)
+    fig.tight_layout()
+    return fig

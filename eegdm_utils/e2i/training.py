@@ -61,12 +61,14 @@ def cosine_schedule(step: int, steps: int, warmup: int) -> float:
 
 def train(parameters: Iterable[torch.nn.Parameter], loss_fn: Callable[[int], tuple[torch.Tensor, dict]],
           config: OptimConfig, ema_model: torch.nn.Module | None = None, desc: str = "train",
-          log_every: int = 10) -> dict:
+          log_every: int = 10, evaluate: Callable[[int], dict] | None = None, evaluate_at: Iterable[int] = ()) -> dict:
     """Run ``config.steps`` optimizer steps of ``loss_fn(step) -> (loss, parts)``.
 
     Only ``parameters`` are optimised (freezing is the caller's choice, made visible by
     what it passes). With ``config.ema_beta > 0`` an EMA copy of ``ema_model`` is kept
-    and returned. Returns ``{"history": {name: [...]}, "optimizer": state, "ema": module}``.
+    and returned. ``evaluate(n)`` is called after ``n`` steps for each ``n`` in ``evaluate_at``
+    (0: before the first), its dicts kept in order (a learning curve). Returns
+    ``{"history": {name: [...]}, "optimizer": state, "ema": module, "evaluations": [{"step": n, ...}]}``.
     """
     parameters = [p for p in parameters if p.requires_grad]
     if not parameters:
@@ -81,6 +83,10 @@ def train(parameters: Iterable[torch.nn.Parameter], loss_fn: Callable[[int], tup
         ema = copy.deepcopy(ema_model).eval().requires_grad_(False)
     history: dict[str, list[float]] = {"step": []}
     running: dict[str, float] = {}
+    evaluate_at = sorted(set(int(n) for n in evaluate_at))
+    if evaluate_at and (evaluate is None or evaluate_at[0] < 0 or evaluate_at[-1] > config.steps):
+        raise ValueError(f"evaluate_at {evaluate_at} needs an evaluate function and steps within 0..{config.steps}")
+    evaluations = [{"step": 0, **evaluate(0)}] if evaluate_at[:1] == [0] else []
     for step in progress_bar(range(config.steps), desc=desc, leave=False):
         loss, parts = loss_fn(step)
         optimizer.zero_grad(set_to_none=True)
@@ -99,7 +105,9 @@ def train(parameters: Iterable[torch.nn.Parameter], loss_fn: Callable[[int], tup
             for name, total in running.items():
                 history.setdefault(name, []).append(total / count)
             running = {}
-    return {"history": history, "optimizer": optimizer.state_dict(), "ema": ema}
+        if step + 1 in evaluate_at:
+            evaluations.append({"step": step + 1, **evaluate(step + 1)})
+    return {"history": history, "optimizer": optimizer.state_dict(), "ema": ema, "evaluations": evaluations}
 
 
 @torch.no_grad()
