@@ -132,21 +132,35 @@ def plot_reconstruction_grid(stimuli, reconstructions: dict, samples: int, title
     return fig
 
 
+METRIC_LABELS = {"top1_2way": "2-way top-1", "top1_5way": "5-way top-1", "top1_10way": "10-way top-1 (judge)",
+                 "top1_10way_judged": "10-way top-1 (judge's truth)", "two_way_features": "2-way identification",
+                 "two_way_within_class": "2-way within class", "two_way_embedding": "2-way (embedder features)",
+                 "pixcorr": "PixCorr", "ssim": "SSIM"}
+
+
 def plot_metric_bars(summary, metrics, chance: dict, title: str):
-    """``summary``: pandas DataFrame with rows = methods and columns ``<metric>_mean``, ``<metric>_std``."""
+    """One panel per metric, methods as horizontal bars (``summary``: DataFrame, rows = methods in
+    display order, columns ``<metric>_mean`` and ``<metric>_std``): the seed std as error bars, chance
+    as a dashed line, controls (names with "shuffled" or "unconditional") in grey, bounds in green."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.0 * len(metrics), 3.6), squeeze=False)
     methods = list(summary.index)
+    colours = ["0.65" if ("shuffled" in m or "unconditional" in m) else "C2" if "bound" in m else "C0" for m in methods]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(2.9 * len(metrics) + 2.6, 0.34 * len(methods) + 1.6),
+                             sharey=True, squeeze=False)
+    y = np.arange(len(methods))
     for ax, metric in zip(axes[0], metrics):
         means = summary[f"{metric}_mean"].to_numpy()
         stds = summary[f"{metric}_std"].fillna(0).to_numpy()
-        ax.bar(np.arange(len(methods)), means, yerr=stds, color=[f"C{i}" for i in range(len(methods))], capsize=3)
+        ax.barh(y, means, xerr=stds, color=colours, capsize=2, height=0.7)
         if metric in chance:
-            ax.axhline(chance[metric], color="k", ls="--", lw=1)
-        ax.set_xticks(np.arange(len(methods)), methods, rotation=60, ha="right", fontsize=7)
-        ax.set_title(metric, fontsize=9)
-    fig.suptitle(title, fontsize=10)
+            ax.axvline(chance[metric], color="k", ls="--", lw=1)
+        ax.set_title(METRIC_LABELS.get(metric, metric), fontsize=10)
+        ax.set_xlabel("test score" + (f" (chance {chance[metric]:g})" if metric in chance else ""), fontsize=8)
+        ax.tick_params(axis="x", labelsize=8)
+    axes[0, 0].set_yticks(y, methods, fontsize=8)
+    axes[0, 0].invert_yaxis()
+    fig.suptitle(title + "; blue: methods and baselines, grey: controls, green: bound", fontsize=10)
     fig.tight_layout()
     return fig
 
