@@ -129,12 +129,16 @@ def plot_table(results: pd.DataFrame, table: str, refs: dict, fig_dir: Path) -> 
 def plot_agreement(table: pd.DataFrame, rho: float, fig_dir: Path) -> Path:
     """Our change of test kappa from the full model against the paper's, one point per variant the
     paper reports (error bars: the seed std of :func:`paper_agreement`), with the line of equal change."""
-    fig, ax = plt.subplots(figsize=(5.6, 4.6))
+    fig, ax = plt.subplots(figsize=(8.4, 4.6))
     ax.errorbar(table["paper"], table["ours"], yerr=table["seed std"], fmt="o", color="tab:blue", capsize=3,
                 label="variant (mean over seeds; bar: seed std)")
-    for _, r in table.iterrows():
-        ax.annotate(PAPER_NAMES.get(r["variant"], r["variant"]), (r["paper"], r["ours"]), textcoords="offset points",
-                    xytext=(5, 4), fontsize=8)
+    key = []
+    for number, (_, r) in enumerate(table.sort_values("paper").iterrows(), start=1):
+        # numbers at the points, names in a key beside the axes (names at the points overlap)
+        ax.annotate(str(number), (r["paper"], r["ours"]), textcoords="offset points", xytext=(5, 3), fontsize=9,
+                    fontweight="bold")
+        key.append(f"{number}  {PAPER_NAMES.get(r['variant'], r['variant'])}: ours {r['ours']:+.1f}, paper {r['paper']:+.1f}")
+    ax.text(1.03, 0.98, "\n".join(key), transform=ax.transAxes, va="top", fontsize=8, family="monospace")
     low = min(table["paper"].min(), (table["ours"] - table["seed std"]).min(), 0) - 2
     ax.plot([low, 2], [low, 2], color="gray", lw=1, ls="--", label="same change as the paper")
     ax.axhline(0, color="tab:red", lw=1.2, label="the full model")

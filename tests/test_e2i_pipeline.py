@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 GENERATOR = GeneratorConfig(image_size=8, block_out_channels=(16, 32), context_dim=32, attention_head_dim=8,
                             prompt_tokens=2, train_timesteps=100)
 ENCODER = MaskedEEGConfig(n_channels=4, n_samples=32, patch=8, dim=16, depth=1, heads=2, decoder_dim=16, decoder_depth=1)
-SETTINGS = FinetuneSettings(head_steps=3, head_batch=8, steps=3, batch=8, lr=1e-2, ddim_steps=3)
+SETTINGS = FinetuneSettings(head_steps=3, head_batch=8, steps=3, batch=8, lr=1e-2)
 DREAM = Method("DreamDiffusion")
 GUIDED = Method("structure-guided", eeg_tokens=False, semantic=True, structural=True)
 

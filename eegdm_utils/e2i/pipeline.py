@@ -9,6 +9,8 @@ The loss of a batch (each term only when the method has it; the warm-up has no d
 
     diffusion + align_weight * (1 - cos) + semantic_weight * CE(class) + layout_weight * MSE(layout)
 
+(with ``Method.contrastive``, InfoNCE over the batch takes the place of 1 - cos).
+
 Shape letters: B batch, N trials, C channels, L samples, I images, H height, W width, G layout
 grid side, T context tokens, X context width, E image-embedding width.
 """
@@ -67,7 +69,6 @@ class FinetuneSettings:
     layout_weight: float = 1.0
     cond_dropout: float = 0.1  # condition dropout (classifier-free guidance)
     temperature: float = 0.1  # of the contrastive alignment (InfoNCE)
-    ddim_steps: int = 10
 
 
 @dataclass(frozen=True)
