@@ -7,8 +7,8 @@ import pytest
 
 from eegdm_utils.e2i.paired_data import load_paired_dataset, save_paired_dataset
 from eegdm_utils.e2i.stimuli import coarse_layout, load_digits_images, split_by_image, upsample_layout
-from eegdm_utils.e2i.visual_eeg import (VisualEEGConfig, block_design_check, decoder_features, linear_decoder,
-                                        repetition_average, simulate_visual_eeg)
+from eegdm_utils.e2i.visual_eeg import (VisualEEGConfig, block_design_check, decoder_features, fit_linear_decoder,
+                                        linear_decoder, repetition_average, simulate_visual_eeg)
 
 
 # Small problems: one BLAS/torch thread is faster, and fair to the other tests.
@@ -145,3 +145,15 @@ def test_paired_dataset_roundtrip_and_errors(digits, tmp_path):
     (tmp_path / "paired" / "eeg.npy").unlink()
     with pytest.raises(FileNotFoundError, match="eeg.npy"):
         load_paired_dataset(tmp_path / "paired")
+
+
+def test_fit_linear_decoder_picks_the_penalty_on_validation(digits):
+    images, labels = digits
+    split = split_by_image(labels, 0.15, 0.15, seed=0)
+    data = simulate_visual_eeg(images, labels, VisualEEGConfig(repetitions=1), [0], np.arange(len(images)))
+    train = np.flatnonzero(np.isin(data.image, split.indices("train")))
+    val = np.flatnonzero(np.isin(data.image, split.indices("val")))
+    model, C, scores = fit_linear_decoder(data.eeg[train], data.label[train], data.eeg[val], data.label[val],
+                                          penalties=(1e-4, 1e-2))
+    assert set(scores) == {1e-4, 1e-2} and scores[C] == max(scores.values())
+    assert scores[C] == float((model.predict(decoder_features(data.eeg[val])) == data.label[val]).mean())

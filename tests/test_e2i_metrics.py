@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from eegdm_utils.e2i.metrics import (chance_levels, derangement, frechet_distance, n_way_identification,
+from eegdm_utils.e2i.metrics import (chance_levels, derangement, frechet_distance, layout_scores, n_way_identification,
                                      pixel_correlation, reconstruction_metrics, retrieval_top_k, ssim, standard_error,
                                      two_way_identification)
 
@@ -187,3 +187,17 @@ def test_retrieval_top_k_cases():
     assert retrieval_top_k(candidates[:3], candidates, own[:3], 1, per_item=True).tolist() == [1.0, 1.0, 1.0]
     with pytest.raises(ValueError, match="k must be"):
         retrieval_top_k(noise[:2], candidates, truth[:2], 51)
+
+
+def test_layout_scores_against_the_mean_layout():
+    rng = np.random.default_rng(9)
+    mean = rng.normal(size=(4, 4))
+    true = mean + 0.5 * rng.normal(size=(30, 4, 4))
+    perfect = layout_scores(true, true, mean)
+    assert perfect["correlation"] == pytest.approx(1.0) and perfect["r2"] == perfect["r2_vs_mean_layout"] == 1.0
+    only_mean = layout_scores(np.broadcast_to(mean, true.shape), true, mean)
+    assert only_mean["r2_vs_mean_layout"] == 0.0  # the mean layout is the reference
+    assert only_mean["correlation"] == pytest.approx(only_mean["mean_layout_correlation"])
+    assert only_mean["mean_layout_correlation"] > 0.5  # a shared structure already correlates
+    worse = layout_scores(mean - (true - mean), true, mean)
+    assert worse["r2_vs_mean_layout"] < 0

@@ -202,6 +202,20 @@ def retrieval_top_k(predicted: np.ndarray, candidates: np.ndarray, true_index: n
     return hits if per_item else float(hits.mean())
 
 
+def layout_scores(predicted: np.ndarray, true: np.ndarray, mean_layout: np.ndarray) -> dict[str, float]:
+    """How well layouts [B, G, G] are predicted, against predicting ``mean_layout`` [G, G] (the
+    training mean) for every image: the mean per-image correlation of each with the truth
+    (``correlation``, ``mean_layout_correlation``), R^2 over the images per cell (``r2``) and R^2
+    against the mean layout (``r2_vs_mean_layout``; 0: no better than the mean layout)."""
+    predicted, true = np.asarray(predicted, np.float64), np.asarray(true, np.float64)
+    mean_only = np.broadcast_to(np.asarray(mean_layout, np.float64), true.shape)
+    correlation = lambda a: float(np.mean([np.corrcoef(p.ravel(), q.ravel())[0, 1] for p, q in zip(a, true)]))
+    residual = ((true - predicted) ** 2).sum()
+    return {"correlation": correlation(predicted), "mean_layout_correlation": correlation(mean_only),
+            "r2": float(1 - residual / ((true - true.mean(axis=0)) ** 2).sum()),
+            "r2_vs_mean_layout": float(1 - residual / ((true - mean_only) ** 2).sum())}
+
+
 def chance_levels(ways=(2, 5, 10)) -> dict[str, float]:
     levels = {f"top1_{n}way": 1.0 / n for n in ways}
     levels.update({f"top1_{n}way_judged": 1.0 / n for n in ways})

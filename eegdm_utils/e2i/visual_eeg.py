@@ -434,14 +434,25 @@ def repetition_average(data: VisualEEG, trials: np.ndarray) -> tuple[np.ndarray,
     return eeg.astype(np.float32), data.image[trials][first], data.label[trials][first]
 
 
-def linear_decoder(eeg: np.ndarray, labels: np.ndarray, C: float = 0.01, bin_samples: int = 8):
+def linear_decoder(eeg: np.ndarray, labels: np.ndarray, C: float = 0.01, bin_samples: int = 8, max_iter: int = 300):
     """A logistic-regression decoder (standardised, binned trials) fitted to ``eeg`` [N, C, L]."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=300))
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
     return model.fit(decoder_features(eeg, bin_samples), labels)
+
+
+def fit_linear_decoder(eeg_train: np.ndarray, labels_train: np.ndarray, eeg_val: np.ndarray, labels_val: np.ndarray,
+                       penalties=(1e-3, 1e-2, 1e-1), max_iter: int = 500):
+    """:func:`linear_decoder` with its penalty C chosen by validation accuracy: (model, C, {C: accuracy})."""
+    scores, models = {}, {}
+    for C in penalties:
+        models[C] = linear_decoder(eeg_train, labels_train, C, max_iter=max_iter)
+        scores[C] = float((models[C].predict(decoder_features(eeg_val)) == labels_val).mean())
+    best = max(scores, key=scores.get)
+    return models[best], best, scores
 
 
 def linear_decoding_accuracy(eeg: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray,
