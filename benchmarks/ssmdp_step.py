@@ -107,6 +107,29 @@ def profile(config: SSMDPConfig, batch: int, device: str, bf16: bool, rows: int 
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
 
 
+# what no rewrite of the step can remove: the matrix products of the linear layers (the same
+# FLOPs in any implementation of this model) and the FFTs of the S4D convolutions (four
+# length-2L transforms of the batch per block, as in the reference's FFTConv)
+FLOOR_GROUPS = {"matrix products": ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"),
+                "FFTs": ("aten::_fft_r2c", "aten::_fft_c2r", "aten::_fft_c2c")}
+
+
+def op_groups(config: SSMDPConfig, batch: int, device: str = "cpu", clip_and_ema: bool = False) -> dict:
+    """Seconds of one step (after a warm-up step) by operator group, from the profiler's self
+    CPU times: the floor groups (:data:`FLOOR_GROUPS`), everything else, and the step's total."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    step = make_step(config, batch, device, False, clip_and_ema)
+    step()
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    own = {e.key: e.self_cpu_time_total / 1e6 for e in prof.key_averages()}
+    groups = {name: sum(own.get(op, 0.0) for op in ops) for name, ops in FLOOR_GROUPS.items()}
+    total = sum(own.values())
+    return {**groups, "everything else": total - sum(groups.values()), "total": total}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

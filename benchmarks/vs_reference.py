@@ -19,7 +19,9 @@ setting (``runtime.keep_freed_memory``, unless ``--release-memory``):
 
 Each process builds its model, runs ``--warmup`` untimed steps, then ``--steps`` timed ones;
 the table gives the median s/step over every timed step of every round, the spread (min to
-max of the rounds' medians) and the ratio reference / ours. Nothing is asserted.
+max of the rounds' medians) and the ratio reference / ours. Then, per batch, one profiled step
+of ours by operator group: the matrix products and FFTs that any implementation of this model
+computes (the reference's included), and the ceiling they put on the ratio. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -90,6 +92,11 @@ def child(args) -> None:
     if not args.release_memory:
         keep_freed_memory()
     torch.set_num_threads(args.threads)
+    if args.child == len(STEPS):  # where ours goes, by operator group (benchmarks/ssmdp_step.py)
+        from ssmdp_step import PAPER, op_groups
+
+        print(json.dumps({"groups": op_groups(PAPER, args.batch)}))
+        return
     which = STEPS[args.child]
     if which == "reference":
         step = reference_step(Path(args.reference), args.batch)
@@ -114,8 +121,9 @@ def run_one(args, which: int, batch: int) -> list[float]:
         command.append("--release-memory")
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode:
-        raise SystemExit(f"{STEPS[which]} at batch {batch} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])["times"]
+        raise SystemExit(f"{(STEPS + ('profile',))[which]} at batch {batch} failed:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result.get("times", result.get("groups"))
 
 
 def main() -> None:
@@ -127,6 +135,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per process first")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--release-memory", action="store_true", help="leave glibc's malloc at its defaults")
+    parser.add_argument("--no-floor", action="store_true", help="skip the profile of the floor after the table")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -153,6 +162,19 @@ def main() -> None:
         cells = [f"{m:.2f} ({lo:.2f}-{hi:.2f})" for m, (lo, hi) in zip(medians, spread)]
         print(f"| {batch} | {' | '.join(cells)} | {medians[0] / medians[1]:.1f}x | {medians[0] / medians[2]:.1f}x |")
     print("s/step: median over every timed step (min-max of the rounds' medians)")
+    if args.no_floor:
+        return
+    print("\nThe floor: one profiled step of ours as reference (profiler self times, which run above the timed"
+          " steps), by operator group; 'ceiling' is the reference's median over our matrix products and FFTs alone,"
+          " the largest ratio any rewrite of the rest of our step could reach.")
+    print("\n| batch | matrix products (s) | FFTs (s) | everything else (s) | profiled step (s) | ceiling |")
+    print("|---|---|---|---|---|---|")
+    for batch in args.batches:
+        g = run_one(args, len(STEPS), batch)
+        reference = statistics.median([s for run in times[(0, batch)] for s in run])
+        floor = g["matrix products"] + g["FFTs"]
+        print(f"| {batch} | {g['matrix products']:.2f} | {g['FFTs']:.2f} | {g['everything else']:.2f} | "
+              f"{g['total']:.2f} | {reference / floor:.1f}x |", flush=True)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from scipy.signal import periodogram
 from threadpoolctl import threadpool_limits
 
 from .ablations import reduced_rate_latents
-from .cache import CacheConfig, backbone_inputs, block_activity, cache_settings, window_latents
+from .cache import CacheConfig, backbone_inputs, block_activity, cache_settings, sample_std, window_latents
 from .classify import evaluate_lines
 from .datasets import merge_lines
 from .metrics import classification_metrics
@@ -219,6 +219,6 @@ def variant_latents(backbone, store, split: str, pool: int, scheduler, mu_law: b
         channel = torch.from_numpy(pairs[:, 1]).long().to(device)
         for i, (gate, filt) in enumerate(block_activity(backbone, x, steps, channel)):
             for q, act in (("gate", gate[:, cells]), ("filter", filt[:, cells])):  # [M, window, H]
-                out[(q, "std")][start + pairs[:, 0], i, pairs[:, 1]] = act.std(dim=1).cpu().numpy()
+                out[(q, "std")][start + pairs[:, 0], i, pairs[:, 1]] = sample_std(act, 1).cpu().numpy()
                 out[(q, "mean")][start + pairs[:, 0], i, pairs[:, 1]] = act.mean(dim=1).cpu().numpy()
     return out

@@ -12,8 +12,9 @@ and added to every block as a global bias. Each block:
 
 The sum of the skips goes through Linear -> ReLU -> zero-initialised Linear to the output.
 With d_model 128, d_state 128, 20 layers and d_cond 512 this is the paper configuration:
-5,931,649 parameters. Every block can hand back its ``gate`` (after the sigmoid) and
-``filter`` (after the tanh) activations: the latent activity that the LFT reads.
+5,931,649 parameters. Every block hands back its ``gate`` (after the sigmoid) and
+``filter`` (after the tanh) activations: the latent activity that the LFT reads
+(:func:`eegdm_utils.cache.block_activity`).
 
 Shape letters: B batch, L length, H d_model, D d_cond, E d_cond_embed.
 """
@@ -68,13 +69,16 @@ class GatedS4DBlock(nn.Module):
         self.out_linear = nn.Linear(H, H if is_last else 2 * H)
         self.is_last = is_last
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor, rate: float = 1.0):
-        """x [B, L, H], cond [B, 1, D] -> (next x [B, L, H] or None, skip [B, L, H], gate, filter)."""
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, rate: float = 1.0, skip: bool = True):
+        """x [B, L, H], cond [B, 1, D] -> (next x [B, L, H] or None, skip [B, L, H], gate, filter).
+        With ``skip=False`` the skip output is None and not computed (the latent cache's pass)."""
         h = self.norm(x) + self.cond_linear(cond)  # [B, L, H]
-        h = self.s4d(self.in_linear(h), rate)  # [B, L, 2H]
-        gate, filt = h.chunk(2, dim=-1)  # [B, L, H] each
-        gate, filt = torch.sigmoid(gate), torch.tanh(filt)
-        z = gate * filt  # [B, L, H]
+        z, gate, filt = self.s4d.gated(self.in_linear(h), rate)  # [B, L, H] each: S4D output split, gated
+        if not skip:
+            if self.is_last:
+                return None, None, gate, filt
+            H = x.shape[-1]  # the residual half of out_linear only
+            return nn.functional.linear(z, self.out_linear.weight[H:], self.out_linear.bias[H:]) + x, None, gate, filt
         if self.is_last:
             return None, self.out_linear(z), gate, filt
         skip, res = self.out_linear(z).chunk(2, dim=-1)  # [B, L, H] each
@@ -115,22 +119,6 @@ class SSMDP(nn.Module):
             skips = skips + skip  # [B, L, H]
         out = self.out_final(torch.relu(self.out_hidden(skips)))  # [B, L, 1]
         return out.transpose(1, 2)  # [B, 1, L]
-
-    @torch.no_grad()
-    def activations(self, x: torch.Tensor, t: torch.Tensor, channel: torch.Tensor, query: str = "gate",
-                    rate: float = 1.0) -> torch.Tensor:
-        """The ``gate`` or ``filter`` activations of every block: [B, n_layer, L, H].
-
-        Runs the blocks only (the output head is not needed)."""
-        if query not in ("gate", "filter"):
-            raise ValueError(f"query must be 'gate' or 'filter', not {query!r}")
-        cond = self.condition(t, channel)
-        h = self.in_layer(x.transpose(1, 2))  # [B, L, H]
-        found = []
-        for block in self.blocks:
-            h, _, gate, filt = block(h, cond, rate)
-            found.append(gate if query == "gate" else filt)
-        return torch.stack(found, dim=1)  # [B, n_layer, L, H]
 
 
 def ssm_parameter_groups(model: nn.Module, weight_decay: float, ssm_lr: float | None = None) -> list[dict]:

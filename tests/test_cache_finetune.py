@@ -111,3 +111,11 @@ def test_backbone_fingerprint_follows_the_weights(backbone_run):
     with torch.no_grad():
         next(model.parameters()).add_(1e-3)
     assert weights_sha256(model) != weights_sha256(load_denoiser(ckpt)[0])
+
+
+def test_sample_std_is_torch_std():
+    from eegdm_utils.cache import sample_std
+
+    x = torch.rand(4, 5, 200, 3).transpose(1, 3)  # a strided view, as the cache's gate
+    for dim in (1, 2, 3):
+        torch.testing.assert_close(sample_std(x, dim), x.std(dim=dim))

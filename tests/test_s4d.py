@@ -156,3 +156,22 @@ def test_C_is_complex_standard_normal_as_the_reference():
     C = S4DKernel(256, 128).C.detach()  # [c, H, N, 2]
     assert C.var().item() == pytest.approx(0.5, rel=0.03)
     assert C[..., 0].mean().abs().item() < 0.01
+
+
+def test_gated_fft_conv_gradients_and_values():
+    """z, sigmoid and tanh of the two halves of fft_conv's output (an independent oracle: the
+    plain functions), and gradients through all three outputs (gradcheck, float64)."""
+    from eegdm_utils.s4d import fft_conv, gated_fft_conv
+
+    torch.manual_seed(0)
+    u = torch.randn(2, 12, 6, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(6, 24, dtype=torch.float64, requires_grad=True)
+    y = fft_conv(u, k)
+    z, s, th = gated_fft_conv(u, k)
+    torch.testing.assert_close(s, torch.sigmoid(y[..., :3]))
+    torch.testing.assert_close(th, torch.tanh(y[..., 3:]))
+    torch.testing.assert_close(z, s * th)
+    assert torch.autograd.gradcheck(lambda u, k: gated_fft_conv(u, k)[0], (u, k))
+    assert torch.autograd.gradcheck(lambda u, k: sum(t.sin().sum() for t in gated_fft_conv(u, k)), (u, k))
+    with pytest.raises(ValueError, match="even number of channels"):
+        gated_fft_conv(u[..., :5], k[:5])

@@ -20,18 +20,58 @@ def test_output_starts_at_zero_and_conditioning_starts_silent():
     assert all(torch.count_nonzero(b.cond_linear.weight) == 0 for b in model.blocks)
 
 
-def test_activations_shapes_and_ranges():
-    model = SSMDP(SMALL)
+def _perturbed(config=SMALL, seed=0):
+    """A model whose zero-initialised layers are not zero (they would hide the conditioning)."""
+    torch.manual_seed(seed)
+    model = SSMDP(config)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.01 * torch.randn_like(p))
+    return model
+
+
+def test_activations_shapes_and_ranges():
+    from eegdm_utils.cache import block_activity
+
+    model = _perturbed()
     x, t, c = torch.randn(2, 1, 40), torch.tensor([1, 1]), torch.tensor([3, 4])
-    gate = model.activations(x, t, c, "gate")
-    filt = model.activations(x, t, c, "filter")
+    with torch.no_grad():
+        gate, filt = (torch.stack(a, dim=1) for a in zip(*block_activity(model, x, t, c)))
+        gate30 = torch.stack([g for g, _ in block_activity(model, x, torch.tensor([30, 30]), c)], dim=1)
     assert gate.shape == filt.shape == (2, 3, 40, 16)
     assert gate.min() >= 0 and gate.max() <= 1  # after the sigmoid
     assert filt.min() >= -1 and filt.max() <= 1  # after the tanh
-    assert not torch.allclose(model.activations(x, torch.tensor([30, 30]), c), gate)  # t matters
+    assert not torch.allclose(gate30, gate)  # t matters
+
+
+def test_block_is_the_unfused_wavenet_block():
+    """The fused convolution + gate (and the cache's pass without skips) against the block
+    written out with S4D.forward, torch.sigmoid and torch.tanh, forward and gradients."""
+    model = _perturbed()
+    block = model.blocks[0]
+    x = torch.randn(3, 50, 16, requires_grad=True)
+    cond = torch.randn(3, 1, 32)
+
+    def unfused(x):
+        h = block.s4d(block.in_linear(block.norm(x) + block.cond_linear(cond)))
+        gate, filt = torch.sigmoid(h[..., :16]), torch.tanh(h[..., 16:])
+        skip, res = block.out_linear(gate * filt).chunk(2, dim=-1)
+        return res + x, skip, gate, filt
+
+    fused = block(x, cond)
+    expected = unfused(x)
+    for a, b in zip(fused, expected):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    weights = [torch.randn_like(t) for t in expected]
+    grads = [torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, out)), [x, *block.parameters()])
+             for out in (fused, expected)]
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    nxt, skip, gate, filt = block(x, cond, skip=False)
+    assert skip is None
+    torch.testing.assert_close(nxt, expected[0], rtol=1e-5, atol=1e-6)
+    last = model.blocks[-1](x, cond, skip=False)
+    assert last[0] is None and last[1] is None
 
 
 def test_s4d_parameters_have_their_own_group_without_weight_decay():
