@@ -18,7 +18,6 @@ P pools, H d_model.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -28,9 +27,10 @@ import numpy as np
 import torch
 
 from .diffusion import add_noise, ddpm_scheduler
+from .identity import differences, fingerprint, weights_sha256
 from .mulaw import staged_mu_law
 from .runtime import atomic_write_json, read_json
-from .store import EEGStore, _differences, fingerprint
+from .store import EEGStore
 
 CACHE_SPLITS = ("train", "val")
 
@@ -59,16 +59,6 @@ class CacheConfig:
             raise ValueError(f"reduction must be std or mean, not {self.reduction!r}")
         if self.dtype not in ("float16", "float32"):
             raise ValueError(f"dtype must be float16 or float32, not {self.dtype!r}")
-
-
-def weights_sha256(model: torch.nn.Module) -> str:
-    """A fingerprint of a model's weights (not of the file that holds them: saving the same
-    weights again gives the same fingerprint)."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 def block_activity(backbone, x: torch.Tensor, t: torch.Tensor, channel: torch.Tensor, rate: float = 1.0):
@@ -158,7 +148,7 @@ class LatentCache:
     def check(self, expected: dict) -> None:
         """Raise :class:`CacheMismatch` naming every key whose value differs from ``expected``."""
         settings = {k: self.meta["settings"].get(k) for k in expected}
-        keys = _differences(json.loads(json.dumps(settings)), json.loads(json.dumps(expected)))
+        keys = differences(json.loads(json.dumps(settings)), json.loads(json.dumps(expected)))
         if keys:
             detail = "; ".join(f"{k}: cache {self.meta['settings'].get(k.split('.')[0])!r} vs {expected.get(k.split('.')[0])!r}"
                                for k in keys)
@@ -184,7 +174,7 @@ def build_cache(path: str | os.PathLike, backbone, store: EEGStore, config: Cach
     if meta_path.exists() and not overwrite:
         existing = read_json(meta_path)
         if existing["settings"] != json.loads(json.dumps(settings)):
-            keys = _differences(existing["settings"], json.loads(json.dumps(settings)))
+            keys = differences(existing["settings"], json.loads(json.dumps(settings)))
             raise CacheMismatch(f"{path}: a cache with other settings exists ({', '.join(keys)} differ); "
                                 "rebuild it (notebook 30 with rebuild=True) or use another run_dir")
         if existing.get("complete"):

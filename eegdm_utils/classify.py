@@ -15,8 +15,7 @@ Shape letters: B batch, K channels, L samples, C classes.
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import lightning as L

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .recordings import DataError, collect_edf_folder, collect_tuev
 from .simulate import CLASS_NAMES, SimulationConfig, write_corpus
-from .store import fingerprint
+from .identity import fingerprint
 
 
 def simulated_root(sim_dir: str | Path, config: SimulationConfig) -> Path:

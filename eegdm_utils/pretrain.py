@@ -129,7 +129,7 @@ def train_ssmdp(run_dir: str | Path, store, config: PretrainConfig, scale=None, 
     from torch.utils.data import DataLoader
 
     from .datasets import PretrainDataset
-    from .store import _differences
+    from .identity import differences
     from .training import ScaleConfig, StepBatchSampler, make_trainer, quiet_lightning
 
     quiet_lightning()
@@ -143,7 +143,7 @@ def train_ssmdp(run_dir: str | Path, store, config: PretrainConfig, scale=None, 
         ckpt = torch.load(last, map_location="cpu", weights_only=False)
         saved, start_step = ckpt["hyper_parameters"]["config"], int(ckpt["global_step"])
         if saved != wanted:
-            raise ValueError(f"{last}: was trained with other settings ({', '.join(_differences(saved, wanted))} "
+            raise ValueError(f"{last}: was trained with other settings ({', '.join(differences(saved, wanted))} "
                              f"differ); use another run_dir or delete {ckpt_dir}")
     L.seed_everything(config.seed, verbose=False)
     module = SSMDPModule(wanted)

@@ -71,7 +71,7 @@ def _gaussian_field(center: np.ndarray, sigma: float) -> np.ndarray:
     return np.exp(-d2 / (2 * sigma**2))
 
 
-def _colored_noise(rng, n_sources: int, n: int, sfreq: int, exponent: float) -> np.ndarray:
+def colored_noise(rng, n_sources: int, n: int, sfreq: int, exponent: float) -> np.ndarray:
     """Unit-variance noise [S, T] with power ~ 1/f**exponent above 0.5 Hz."""
     spectrum = rng.standard_normal((n_sources, n // 2 + 1)) + 1j * rng.standard_normal((n_sources, n // 2 + 1))
     freqs = np.fft.rfftfreq(n, 1 / sfreq)
@@ -160,7 +160,7 @@ def simulate_background(rng, subject: SubjectProfile, n: int, sfreq: int, line_f
     posterior alpha, line noise, and a bad electrode for some subjects."""
     cov = np.exp(-_distances() / subject.correlation_length)  # [E, E]
     mix = np.linalg.cholesky(cov + 1e-6 * np.eye(E))
-    sources = _colored_noise(rng, E, n, sfreq, subject.noise_exponent)  # [E, T]
+    sources = colored_noise(rng, E, n, sfreq, subject.noise_exponent)  # [E, T]
     x = subject.background_amp * (mix @ sources)  # [E, T]
 
     t = np.arange(n) / sfreq
@@ -179,7 +179,7 @@ def simulate_background(rng, subject: SubjectProfile, n: int, sfreq: int, line_f
 
     if subject.bad_electrode is not None:
         b = subject.bad_electrode
-        x[b] += 25.0 * _colored_noise(rng, 1, n, sfreq, 0.5)[0]  # high-impedance contact
+        x[b] += 25.0 * colored_noise(rng, 1, n, sfreq, 0.5)[0]  # high-impedance contact
         x[b] += 40.0 * _bandpass_noise(rng, n, sfreq, 0.05, 0.4)[0]  # slow wandering
     return x
 

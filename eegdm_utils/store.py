@@ -23,7 +23,6 @@ parameters reuses it; other parameters raise an error naming the keys that diffe
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -35,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .edf import EDFError
+from .identity import differences
 from .montage import N_TCP, TCP_NAMES
 from .preprocess import PreprocessConfig, cut_windows, load_tcp
 from .recordings import DataError, RecordingSpec, assign_validation, check_event
@@ -46,21 +46,6 @@ STORE_VERSION = 1
 
 class StoreMismatch(ValueError):
     """A store exists with other parameters than those asked for."""
-
-
-def _differences(a: dict, b: dict, prefix: str = "") -> list[str]:
-    keys = []
-    for k in sorted(set(a) | set(b)):
-        va, vb = a.get(k), b.get(k)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            keys += _differences(va, vb, f"{prefix}{k}.")
-        elif va != vb:
-            keys.append(f"{prefix}{k}")
-    return keys
-
-
-def fingerprint(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class StoreMeta:
@@ -148,7 +133,7 @@ def build_store(
         if existing.get("params") == json.loads(json.dumps(params, default=str)) and not overwrite:
             return EEGStore(path)
         if not overwrite:
-            keys = _differences(existing.get("params", {}), json.loads(json.dumps(params, default=str)))
+            keys = differences(existing.get("params", {}), json.loads(json.dumps(params, default=str)))
             raise StoreMismatch(
                 f"{path}: a store built with other parameters exists ({', '.join(keys)} differ); "
                 "use another run_dir, or pass overwrite=True to replace it"

@@ -1,5 +1,4 @@
 import hashlib
-import json
 
 import mne
 import numpy as np
@@ -7,8 +6,8 @@ import pytest
 
 from eegdm_utils.datasets import FaithfulDataset, PretrainDataset
 from eegdm_utils.montage import TUH_CHANNEL_NAMES
-from eegdm_utils.preprocess import PreprocessConfig, cut_windows, load_tcp, tcp_from_raw
-from eegdm_utils.recordings import RecordingSpec, collect_tuev, parse_rec
+from eegdm_utils.preprocess import PreprocessConfig, cut_windows, tcp_from_raw
+from eegdm_utils.recordings import RecordingSpec, collect_tuev
 from eegdm_utils.simulate import CLASS_NAMES
 from eegdm_utils.store import EEGStore, StoreMismatch, build_store
 

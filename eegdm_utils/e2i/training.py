@@ -161,12 +161,6 @@ def load_checkpoint(path: str | os.PathLike, config_class, hint: str = "") -> tu
     return config_class(**payload["config"]), payload
 
 
-def config_differences(a, b) -> list[str]:
-    """Names of the fields in which two config dataclasses differ."""
-    da, db = asdict(a), asdict(b)
-    return sorted(k for k in set(da) | set(db) if da.get(k) != db.get(k))
-
-
 @dataclass
 class RunRecord:
     """What determines a trained model: its name and every setting (model config, steps,
@@ -193,17 +187,3 @@ def train_or_load(path: str | os.PathLike, record: RunRecord, module: torch.nn.M
     save_checkpoint(path, record, int(result["history"]["step"][-1]) if result["history"].get("step") else 0,
                     {"model": module.state_dict(), "optimizer": result.get("optimizer")}, result["history"])
     return {**result, "loaded": False}
-
-
-def fingerprint(*arrays) -> str:
-    """A short hash of arrays (the data a model was trained on)."""
-    import hashlib
-
-    import numpy as np
-
-    digest = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        digest.update(str((a.shape, a.dtype.str)).encode())
-        digest.update(a.tobytes())
-    return digest.hexdigest()[:16]

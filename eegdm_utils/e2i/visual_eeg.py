@@ -44,7 +44,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..simulate import _colored_noise
+from ..simulate import colored_noise
 
 CHANNEL_NAMES: tuple[str, ...] = (
     "Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "FC5", "FC1", "FC2", "FC6", "T7", "C3", "Cz", "C4", "T8",
@@ -356,7 +356,7 @@ def _background(subject: SubjectProfile, n: int, config: VisualEEGConfig, rng) -
     """Ongoing EEG [N, C, L]: correlated 1/f activity, posterior alpha, sensor noise."""
     C, L = config.n_channels, config.n_samples
     # twice the trial length, then a crop: the FFT noise would otherwise wrap around the trial
-    sources = _colored_noise(rng, n * C, 2 * L, config.sfreq, subject.noise_exponent)[:, :L]
+    sources = colored_noise(rng, n * C, 2 * L, config.sfreq, subject.noise_exponent)[:, :L]
     background = np.einsum("dc,ncl->ndl", subject.background_chol, sources.reshape(n, C, L))  # [N, C, L]
     t = np.arange(L) / config.sfreq
     phase = rng.uniform(0, 2 * np.pi, n)
