@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from eegdm_utils.cache import CacheConfig, CacheMismatch, LatentCache, build_cache, weights_sha256, window_latents
 from eegdm_utils.classify import FinetuneConfig, evaluate_lines, fit_classifier
@@ -99,15 +100,25 @@ def test_tiny_end_to_end(backbone_run, tiny_store, tmp_path):
         pred = module.ema.ema_model.eval()(torch.from_numpy(np.nan_to_num(latents)), torch.from_numpy(present)).argmax(-1)
     m = evaluate_lines(pred.numpy(), tiny_store.faithful("test"), 6)
     assert m["n"] == tiny_store.meta["n_faithful"]["test"]
-    assert -1 <= m["kappa"] <= 1 and 0 <= m["balanced_accuracy"] <= 1
+    lines = tiny_store.faithful("test")  # every line scored once, by its window's prediction (sklearn as the oracle)
+    from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score
+
+    truth, guess = lines["label"], pred.numpy()[lines["window"]]
+    assert m["n"] == len(truth)
+    assert m["kappa"] == pytest.approx(cohen_kappa_score(truth, guess))
+    if len(np.unique(truth)) > 1:
+        assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(truth, guess))
 
 
 def test_backbone_fingerprint_follows_the_weights(backbone_run):
     ckpt = backbone_run / "pretrain" / "ssmdp.ckpt"
     model, _ = load_denoiser(ckpt)
     copy = backbone_run / "copy.ckpt"
-    copy.write_bytes(ckpt.read_bytes() + b"")  # the same weights in another file
-    assert weights_sha256(load_denoiser(copy)[0]) == weights_sha256(model)
+    payload = torch.load(ckpt, map_location="cpu", weights_only=False)
+    payload["resaved"] = "the same weights in another file"
+    torch.save(payload, copy)
+    assert copy.read_bytes() != ckpt.read_bytes()  # a hash of the file would differ ...
+    assert weights_sha256(load_denoiser(copy)[0]) == weights_sha256(model)  # ... the weights' does not
     with torch.no_grad():
         next(model.parameters()).add_(1e-3)
     assert weights_sha256(model) != weights_sha256(load_denoiser(ckpt)[0])
@@ -119,3 +130,37 @@ def test_sample_std_is_torch_std():
     x = torch.rand(4, 5, 200, 3).transpose(1, 3)  # a strided view, as the cache's gate
     for dim in (1, 2, 3):
         torch.testing.assert_close(sample_std(x, dim), x.std(dim=dim))
+
+
+@pytest.mark.parametrize("query, reduction", [("gate", "std"), ("filter", "mean")])
+def test_window_latents_are_the_pooled_activity_of_each_block(query, reduction):
+    """An oracle independent of the cache's pass: each block written out (S4D.forward, torch.sigmoid,
+    torch.tanh, the residual half of the output projection) and torch.std / torch.mean over each
+    200-sample pool. Replacing the std pooling by the mean, or the query, fails it."""
+    from eegdm_utils.cache import backbone_inputs
+    from eegdm_utils.diffusion import DiffusionConfig
+    from eegdm_utils.ssmdp import SSMDP
+
+    torch.manual_seed(0)
+    net = SSMDP(SSMDPConfig(d_model=8, d_state=8, n_layer=3, d_cond=16, d_cond_embed=8)).eval()
+    with torch.no_grad():
+        for p in net.parameters():  # the zero-initialised conditioning would hide the channel index
+            p.add_(0.05 * torch.randn_like(p))
+    windows = np.random.default_rng(0).normal(0, 30, (2, 22, 400)).astype(np.float32)
+    present = np.ones((2, 22), dtype=bool)
+    present[1, 5] = False
+    config, scheduler = CacheConfig(query=query, reduction=reduction), ddpm_scheduler(DiffusionConfig())
+    got = window_latents(net, windows, present, config, scheduler, True)  # [W, n, P, K, H]
+    assert np.isnan(got[1, :, :, 5]).all() and not np.isnan(np.delete(got[1], 5, axis=2)).any()
+    x = backbone_inputs(torch.from_numpy(windows[0])[:, None], config, scheduler, True)  # [22, 1, 400]
+    with torch.no_grad():
+        cond = net.condition(torch.ones(22, dtype=torch.long), torch.arange(22))
+        h = net.in_layer(x.transpose(1, 2))
+        for i, block in enumerate(net.blocks):
+            y = block.s4d(block.in_linear(block.norm(h) + block.cond_linear(cond)))
+            gate, filt = torch.sigmoid(y[..., :8]), torch.tanh(y[..., 8:])
+            if not block.is_last:
+                h = h + nn.functional.linear(gate * filt, block.out_linear.weight[8:], block.out_linear.bias[8:])
+            act = (gate if query == "gate" else filt).unflatten(1, (2, 200))  # [22, P, 200, H]
+            pooled = act.std(dim=2) if reduction == "std" else act.mean(dim=2)  # [22, P, H]
+            np.testing.assert_allclose(got[0, i], pooled.permute(1, 0, 2).numpy(), rtol=1e-4, atol=1e-6)

@@ -297,3 +297,27 @@ def test_every_ablation_variant_builds_with_the_reference_parameter_count():
         assert 0.6 < n / n_parameters(LatentFusionTransformer(small)) < 1.6, name  # a comparable budget
     capped = ablation_lft_config(small, VARIANTS["no_fusion"], n_final=2)  # make run's compute cap
     assert capped.n_final == 2 and capped.fusion == "none" and ablation_lft_config(small, VARIANTS["no_fusion"]).n_final == 6
+
+
+def test_fusion_ignores_missing_channels_as_if_they_were_absent():
+    """An independent oracle for the key-padding mask: fusing with channels marked missing equals
+    fusing the kept channels alone, whatever the missing tokens hold (zeros included, which a
+    dropped mask would still attend to)."""
+    from eegdm_utils.lft import FusionBlock
+
+    torch.manual_seed(0)
+    block = FusionBlock(16, 4, 2, 0.0).eval()
+    tokens, channels = torch.randn(3, 4, 16), torch.randn(3, 22, 16)
+    missing = torch.zeros(3, 22, dtype=torch.bool)
+    missing[:, [8, 13]] = True
+    kept = ~missing[0]
+    for fill in (0.0, 5.0):
+        filled = channels.clone()
+        filled[missing] = fill
+        torch.testing.assert_close(block(tokens, filled, missing), block(tokens, channels[:, kept], None),
+                                   rtol=1e-5, atol=1e-6)
+    model = LatentFusionTransformer(LFTConfig(**{**SMALL.__dict__, "fusion": "layer"})).eval()
+    latents = torch.rand(2, SMALL.used_layers, 5, 22, SMALL.d_model)
+    latents[:, :, :, [8, 13]] = 0.0
+    torch.testing.assert_close(model.fuse(latents, missing[:2]), model.fuse(latents[:, :, :, kept], None),
+                               rtol=1e-5, atol=1e-6)

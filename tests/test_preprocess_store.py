@@ -118,3 +118,20 @@ def test_notebook_10_checks_pass_for_timed_and_whole_file_labels(tiny_store, tin
     store = build_store(tmp_path / "whole", whole, classes, PreprocessConfig(notch_freq=60.0), {"kind": "test"})
     assert store.meta["n_whole_file_lines"] == sum(store.meta["n_faithful"].values()) > 0
     check_store(store, whole)
+
+
+def test_validation_subjects_are_the_references_pick():
+    """20 training subjects (and a test subject that must stay put): the reference's procedure,
+    np.random.seed(4523) then choice without replacement over the sorted subjects, picks these 4.
+    A changed seed, fraction or order picks others."""
+    from pathlib import Path
+
+    from eegdm_utils.recordings import assign_validation
+
+    specs = [RecordingSpec(Path(f"aaaa{i:04d}_s001_t000.edf"), "train", f"aaaa{i:04d}") for i in range(20)]
+    specs.append(RecordingSpec(Path("bbbb0000_s001_t000.edf"), "test", "bbbb0000"))
+    val = assign_validation(specs)
+    assert val == ["aaaa0009", "aaaa0010", "aaaa0011", "aaaa0014"]  # pinned
+    subjects = [f"aaaa{i:04d}" for i in range(20)]
+    assert val == sorted(np.random.RandomState(4523).choice(subjects, size=4, replace=False).tolist())
+    assert [s.subject for s in specs if s.split == "val"] == val and specs[-1].split == "test"

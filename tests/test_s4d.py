@@ -96,8 +96,12 @@ def test_kernel_is_batch_independent_and_computed_once():
     calls = []
     original = layer.kernel.forward
     layer.kernel.forward = lambda *a, **k: calls.append(1) or original(*a, **k)
-    layer(torch.randn(16, 30, 4))
+    u = torch.randn(16, 30, 4)
+    y = layer(u)
     assert len(calls) == 1
+    with torch.no_grad():  # each sample's output is what it gives alone: nothing mixes across the batch
+        for i in (0, 7, 15):
+            torch.testing.assert_close(layer(u[i:i + 1]), y[i:i + 1].detach(), rtol=1e-5, atol=1e-6)
 
 
 def test_fft_conv_backward_is_the_adjoint():
@@ -174,3 +178,25 @@ def test_gated_fft_conv_gradients_and_values():
     assert torch.autograd.gradcheck(lambda u, k: sum(t.sin().sum() for t in gated_fft_conv(u, k)), (u, k))
     with pytest.raises(ValueError, match="even number of channels"):
         gated_fft_conv(u[..., :5], k[:5])
+
+
+def test_step_response_is_the_continuous_systems_at_the_sample_times():
+    """Zero-order hold is exact for piecewise-constant input: the kernel's running sum (the
+    response to a unit step) equals the continuous system's step response at t = (l + 1) dt,
+    2 Re sum_n C_n B_n (exp(A_n t) - 1) / A_n, written here from the parameters alone (an
+    oracle independent of the layer's discretisation; dt B in place of the hold fails it)."""
+    from eegdm_utils.s4d import S4DKernel
+
+    torch.manual_seed(0)
+    kernel = S4DKernel(3, d_state=8, channels=1, dt_min=0.01, dt_max=0.1).double()
+    with torch.no_grad():
+        kernel.log_neg_A_real.add_(0.3 * torch.randn_like(kernel.log_neg_A_real))  # not all -1/2
+        kernel.B.add_(0.5 * torch.randn_like(kernel.B))
+        L = 200
+        step = kernel(L)[0].cumsum(-1)  # [H, L]
+        dt = torch.exp(kernel.log_dt)[:, None, None]  # [H, 1, 1]
+        A = torch.complex(-torch.exp(kernel.log_neg_A_real), kernel.A_imag)[..., None]  # [H, N, 1]
+        B, C = torch.view_as_complex(kernel.B)[..., None], torch.view_as_complex(kernel.C[0])[..., None]
+        t = dt * torch.arange(1, L + 1, dtype=torch.float64)  # [H, 1, L]
+        expected = 2 * (C * B * torch.expm1(A * t) / A).sum(1).real  # [H, L]
+    torch.testing.assert_close(step, expected, rtol=1e-9, atol=1e-9)
