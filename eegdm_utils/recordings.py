@@ -16,7 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from .montage import N_TCP
-from .simulate import CLASS_NAMES as TUEV_CLASSES
+
+# the six TUEV event classes, in the order of their labels 1..6 in .rec files and CSV tables
+TUEV_CLASSES: tuple[str, ...] = ("SPSW", "GPED", "PLED", "EYEM", "ARTF", "BCKG")
 
 
 class DataError(ValueError):

@@ -23,9 +23,10 @@ from scipy.special import expit
 
 from .edf import write_edf
 from .montage import REFERENTIAL_ELECTRODES, TCP_PAIRS, TUH_CHANNEL_NAMES, electrode_positions
+from .recordings import TUEV_CLASSES
 from .runtime import atomic_write_bytes, atomic_write_json
 
-CLASS_NAMES: tuple[str, ...] = ("SPSW", "GPED", "PLED", "EYEM", "ARTF", "BCKG")
+CLASS_NAMES = TUEV_CLASSES  # the simulator draws the TUEV classes
 SPSW, GPED, PLED, EYEM, ARTF, BCKG = range(6)
 E = len(REFERENTIAL_ELECTRODES)
 _INDEX = {e: i for i, e in enumerate(REFERENTIAL_ELECTRODES)}

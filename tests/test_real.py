@@ -198,3 +198,12 @@ def test_time_split_shares_no_sample():
             assert np.abs(window_start[same] - window_start[i]).min() >= 5.0
         assert not set(s["val"]) & set(s["test"]) and len(s["train"]) > 0
     assert (seen == 1).all()  # every window tested once
+
+
+def test_the_real_data_path_does_not_import_the_simulator():
+    import subprocess
+    import sys
+
+    code = ("import sys, eegdm_utils.real, eegdm_utils.recordings, eegdm_utils.store, eegdm_utils.edf; "
+            "print('eegdm_utils.simulate' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
