@@ -28,9 +28,9 @@ class EEGNetConfig:
 
 
 class EEGNet(nn.Module):
-    def __init__(self, config: EEGNetConfig = EEGNetConfig()):
+    def __init__(self, config: EEGNetConfig | None = None):
         super().__init__()
-        c = self.config = config
+        c = self.config = config if config is not None else EEGNetConfig()
         F = c.F1 * c.D
         self.features = nn.Sequential(
             nn.Conv2d(1, c.F1, (1, c.kernel), padding=(0, c.kernel // 2), bias=False),  # temporal filters

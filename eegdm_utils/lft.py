@@ -124,9 +124,9 @@ class FusionBlock(nn.Module):
 
 
 class LatentFusionTransformer(nn.Module):
-    def __init__(self, config: LFTConfig = LFTConfig()):
+    def __init__(self, config: LFTConfig | None = None):
         super().__init__()
-        self.config = c = config
+        self.config = c = config if config is not None else LFTConfig()
         H = c.d_model
         if c.fusion in ("none", "mean"):  # no fusion blocks: channel tokens straight into the final blocks
             n_positions = (c.used_layers if c.fusion == "none" else 1) * c.n_pool * c.n_channels

@@ -88,9 +88,9 @@ class GatedS4DBlock(nn.Module):
 class SSMDP(nn.Module):
     """The denoiser: (x_t [B, 1, L], t [B], channel [B]) -> prediction [B, 1, L]."""
 
-    def __init__(self, config: SSMDPConfig = SSMDPConfig()):
+    def __init__(self, config: SSMDPConfig | None = None):
         super().__init__()
-        self.config = config
+        self.config = config = config if config is not None else SSMDPConfig()
         H, D, E = config.d_model, config.d_cond, config.d_cond_embed
         self.in_layer = nn.Sequential(nn.Linear(1, H), nn.ReLU())
         self.step_mlp = _mlp(E, D)

@@ -51,9 +51,10 @@ class MaskingCollator:
     calling the collator on a list of ``PretrainDataset`` items uses its own generator
     (a DataLoader's ``collate_fn``)."""
 
-    def __init__(self, tokenizer, config: MaskingConfig = MaskingConfig(), generator: torch.Generator | None = None,
+    def __init__(self, tokenizer, config: MaskingConfig | None = None, generator: torch.Generator | None = None,
                  length: int | None = None):
-        self.tokenizer, self.config, self.length = tokenizer, config, length
+        self.tokenizer, self.length = tokenizer, length
+        self.config = config if config is not None else MaskingConfig()
         self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
 
     def mask_batch(self, x: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:

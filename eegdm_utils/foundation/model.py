@@ -93,10 +93,10 @@ class FusedRoFormerSelfAttention(RoFormerSelfAttention):
         return context.transpose(1, 2).reshape(*hidden_states.shape[:-1], self.all_head_size), None
 
 
-def build_encoder(config: EncoderConfig = EncoderConfig(), fused: bool = True) -> RoFormerForMaskedLM:
+def build_encoder(config: EncoderConfig | None = None, fused: bool = True) -> RoFormerForMaskedLM:
     """A freshly initialised RoFormer masked-LM (no weights are downloaded); ``fused`` attention
     by default (``FusedRoFormerSelfAttention``; the parameters are the same either way)."""
-    model = RoFormerForMaskedLM(roformer_config(config))
+    model = RoFormerForMaskedLM(roformer_config(config if config is not None else EncoderConfig()))
     if fused:
         for layer in model.roformer.encoder.layer:
             layer.attention.self.__class__ = FusedRoFormerSelfAttention
@@ -218,12 +218,12 @@ class FoundationClassifier(nn.Module):
     The encoder stays in eval mode and out of the optimizer; the embeddings of a batch are
     computed under ``no_grad`` in ``chunk``-sized groups of channels."""
 
-    def __init__(self, encoder, tokenizer, config: HeadConfig = HeadConfig(), chunk: int = 256,
+    def __init__(self, encoder, tokenizer, config: HeadConfig | None = None, chunk: int = 256,
                  samples: int | None = None):
         super().__init__()
         self.encoder = encoder.requires_grad_(False).eval()
         self.tokenizer, self.chunk, self.samples = tokenizer, chunk, samples
-        self.head = FoundationHead(config, getattr(encoder, "roformer", encoder).config.hidden_size)
+        self.head = FoundationHead(config if config is not None else HeadConfig(), getattr(encoder, "roformer", encoder).config.hidden_size)
 
     def train(self, mode: bool = True):
         super().train(mode)
