@@ -114,7 +114,8 @@ def child(args) -> None:
     print(json.dumps({"times": times}))
 
 
-def run_one(args, which: int, batch: int) -> list[float]:
+def run_one(args, which: int, batch: int) -> list[float] | dict:
+    """One child process: its timed steps (s), or for the profile child its op groups (s)."""
     command = [sys.executable, __file__, "--child", str(which), "--batch", str(batch), "--steps", str(args.steps),
                "--warmup", str(args.warmup), "--threads", str(args.threads), "--reference", str(args.reference)]
     if args.release_memory:

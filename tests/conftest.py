@@ -1,10 +1,12 @@
-"""Shared fixtures: a tiny simulated corpus and its store, and the real recordings."""
+"""Shared fixtures: a tiny simulated corpus and its store, the real recordings, and the SSMDP
+block written out with plain operators (the oracle of the fused block and of the cache)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import torch
 
 from eegdm_utils.preprocess import PreprocessConfig
 from eegdm_utils.recordings import collect_tuev
@@ -49,3 +51,38 @@ def real_data(*parts: str) -> Path:
     path = REAL_DATA.joinpath(*parts)
     assert path.exists(), f"{path}: the real recordings shipped in data/real/ are missing from this checkout"
     return path
+
+
+def _unfused_block(block, x: torch.Tensor, cond: torch.Tensor):
+    """An SSMDP block as the paper writes it, from plain operators (S4D.forward, torch.sigmoid,
+    torch.tanh, the output projection split into skip and residual): (next x or None, skip, gate, filter)."""
+    H = x.shape[-1]
+    y = block.s4d(block.in_linear(block.norm(x) + block.cond_linear(cond)))  # [B, L, 2H]
+    gate, filt = torch.sigmoid(y[..., :H]), torch.tanh(y[..., H:])
+    out = block.out_linear(gate * filt)
+    if block.is_last:
+        return None, out, gate, filt
+    skip, res = out.chunk(2, dim=-1)
+    return res + x, skip, gate, filt
+
+
+@pytest.fixture
+def unfused_block():
+    return _unfused_block
+
+
+@pytest.fixture
+def perturbed_ssmdp():
+    """A factory of SSMDPs whose zero-initialised layers (conditioning, output) are not zero,
+    since zeros would hide the conditioning from a test."""
+    from eegdm_utils.ssmdp import SSMDP
+
+    def make(config, seed: int = 0, scale: float = 0.01):
+        torch.manual_seed(seed)
+        model = SSMDP(config)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(scale * torch.randn_like(p))
+        return model
+
+    return make

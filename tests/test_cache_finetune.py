@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from eegdm_utils.cache import CacheConfig, CacheMismatch, LatentCache, build_cache, weights_sha256, window_latents
 from eegdm_utils.classify import FinetuneConfig, evaluate_lines, fit_classifier
@@ -133,19 +132,14 @@ def test_sample_std_is_torch_std():
 
 
 @pytest.mark.parametrize("query, reduction", [("gate", "std"), ("filter", "mean")])
-def test_window_latents_are_the_pooled_activity_of_each_block(query, reduction):
+def test_window_latents_are_the_pooled_activity_of_each_block(query, reduction, perturbed_ssmdp, unfused_block):
     """An oracle independent of the cache's pass: each block written out (S4D.forward, torch.sigmoid,
-    torch.tanh, the residual half of the output projection) and torch.std / torch.mean over each
+    torch.tanh, the output projection; conftest's ``unfused_block``) and torch.std / torch.mean over each
     200-sample pool. Replacing the std pooling by the mean, or the query, fails it."""
     from eegdm_utils.cache import backbone_inputs
     from eegdm_utils.diffusion import DiffusionConfig
-    from eegdm_utils.ssmdp import SSMDP
 
-    torch.manual_seed(0)
-    net = SSMDP(SSMDPConfig(d_model=8, d_state=8, n_layer=3, d_cond=16, d_cond_embed=8)).eval()
-    with torch.no_grad():
-        for p in net.parameters():  # the zero-initialised conditioning would hide the channel index
-            p.add_(0.05 * torch.randn_like(p))
+    net = perturbed_ssmdp(SSMDPConfig(d_model=8, d_state=8, n_layer=3, d_cond=16, d_cond_embed=8), scale=0.05).eval()
     windows = np.random.default_rng(0).normal(0, 30, (2, 22, 400)).astype(np.float32)
     present = np.ones((2, 22), dtype=bool)
     present[1, 5] = False
@@ -157,10 +151,7 @@ def test_window_latents_are_the_pooled_activity_of_each_block(query, reduction):
         cond = net.condition(torch.ones(22, dtype=torch.long), torch.arange(22))
         h = net.in_layer(x.transpose(1, 2))
         for i, block in enumerate(net.blocks):
-            y = block.s4d(block.in_linear(block.norm(h) + block.cond_linear(cond)))
-            gate, filt = torch.sigmoid(y[..., :8]), torch.tanh(y[..., 8:])
-            if not block.is_last:
-                h = h + nn.functional.linear(gate * filt, block.out_linear.weight[8:], block.out_linear.bias[8:])
+            h, _, gate, filt = unfused_block(block, h, cond)
             act = (gate if query == "gate" else filt).unflatten(1, (2, 200))  # [22, P, 200, H]
             pooled = act.std(dim=2) if reduction == "std" else act.mean(dim=2)  # [22, P, H]
             np.testing.assert_allclose(got[0, i], pooled.permute(1, 0, 2).numpy(), rtol=1e-4, atol=1e-6)

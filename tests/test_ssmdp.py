@@ -20,20 +20,10 @@ def test_output_starts_at_zero_and_conditioning_starts_silent():
     assert all(torch.count_nonzero(b.cond_linear.weight) == 0 for b in model.blocks)
 
 
-def _perturbed(config=SMALL, seed=0):
-    """A model whose zero-initialised layers are not zero (they would hide the conditioning)."""
-    torch.manual_seed(seed)
-    model = SSMDP(config)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.01 * torch.randn_like(p))
-    return model
-
-
-def test_activations_shapes_and_ranges():
+def test_activations_shapes_and_ranges(perturbed_ssmdp):
     from eegdm_utils.cache import block_activity
 
-    model = _perturbed()
+    model = perturbed_ssmdp(SMALL)
     x, t, c = torch.randn(2, 1, 40), torch.tensor([1, 1]), torch.tensor([3, 4])
     with torch.no_grad():
         gate, filt = (torch.stack(a, dim=1) for a in zip(*block_activity(model, x, t, c)))
@@ -44,22 +34,16 @@ def test_activations_shapes_and_ranges():
     assert not torch.allclose(gate30, gate)  # t matters
 
 
-def test_block_is_the_unfused_wavenet_block():
+def test_block_is_the_unfused_wavenet_block(perturbed_ssmdp, unfused_block):
     """The fused convolution + gate (and the cache's pass without skips) against the block
     written out with S4D.forward, torch.sigmoid and torch.tanh, forward and gradients."""
-    model = _perturbed()
+    model = perturbed_ssmdp(SMALL)
     block = model.blocks[0]
     x = torch.randn(3, 50, 16, requires_grad=True)
     cond = torch.randn(3, 1, 32)
 
-    def unfused(x):
-        h = block.s4d(block.in_linear(block.norm(x) + block.cond_linear(cond)))
-        gate, filt = torch.sigmoid(h[..., :16]), torch.tanh(h[..., 16:])
-        skip, res = block.out_linear(gate * filt).chunk(2, dim=-1)
-        return res + x, skip, gate, filt
-
     fused = block(x, cond)
-    expected = unfused(x)
+    expected = unfused_block(block, x, cond)
     for a, b in zip(fused, expected):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     weights = [torch.randn_like(t) for t in expected]
