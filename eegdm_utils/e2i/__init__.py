@@ -11,6 +11,8 @@ One module per idea:
 - ``masked_eeg``: stage A, the masked-signal-modelling EEG encoder;
 - ``image_models``: the judge classifier and the contrastive image embedder (CLIP stand-in);
 - ``generator``: stage B, the class-token UNet, freezing, ControlNet, DDPM training;
+- ``image_side``: the loops of notebook 85 that see images only (judge, embedder, stage-B pretraining,
+  the layout ControlNet, the two-stage generator) and sampling from class or embedding prompts;
 - ``eeg_conditioning``: stages B/C on the EEG side and SGDM's semantic and structural guidance;
 - ``pipeline``: stages B/C on EEG (notebook 85): the methods, their loss, warm-up and fine-tuning,
   DDIM sampling with classifier-free guidance, reconstruction from EEG trials;

@@ -43,6 +43,20 @@ class PairedDataset:
         """Indices of the trials whose image is in ``split``."""
         return np.flatnonzero(np.isin(self.table["image"], self.split.indices(split)))
 
+    def one_trial_per_image(self, split: str, limit: int = 0, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+        """(images, trials): for each image of ``split`` (a seeded draw of ``limit`` of them when
+        ``limit`` is set and smaller), one single trial: the first repetition, the subjects taking
+        turns over the images in order."""
+        chosen = self.split.indices(split)
+        if limit and limit < len(chosen):
+            chosen = np.sort(np.random.default_rng(seed).choice(chosen, limit, replace=False))
+        subjects = np.unique(self.table["subject"])
+        first: dict[tuple[int, int], int] = {}
+        for n, (i, s) in enumerate(zip(self.table["image"], self.table["subject"])):
+            first.setdefault((int(i), int(s)), n)
+        trials = np.array([first[(int(i), int(subjects[k % len(subjects)]))] for k, i in enumerate(chosen)], dtype=np.int64)
+        return chosen, trials
+
 
 def save_paired_dataset(folder: str | os.PathLike, images: np.ndarray, labels: np.ndarray, split: ImageSplit,
                         data: VisualEEG, meta: dict) -> Path:

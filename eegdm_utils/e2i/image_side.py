@@ -1,0 +1,141 @@
+"""The image side of notebook 85, trained on images alone: the judge and the embedder, stage B
+pretraining of the class-token generator, its layout ControlNet, and the two-stage baseline's
+embedding-prompted generator; and the sampling of those generators from class or embedding
+prompts.
+
+Every loop draws its batches from the training images only (``train_images``, indices into
+``images``), from generators seeded by ``seed``, and returns :func:`.training.train`'s result.
+Nothing here sees EEG.
+
+Shape letters: I images, B batch, H height, W width, G layout grid side, E embedding width,
+T context tokens, X context width.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import torch
+
+from ..runtime import seed_everything
+from .generator import ClassTokenGenerator, degrade_layouts, diffusion_loss, freeze_for_eeg_finetuning, layout_to_control
+from .pipeline import ddim_sample
+from .training import BatchSampler, OptimConfig, train
+from .two_stage import EmbeddingPrompt
+
+
+def _draw(train_images: torch.Tensor, batch: int, seed: int) -> Callable[[], torch.Tensor]:
+    sampler = BatchSampler(len(train_images), batch, seed)
+    return lambda: train_images[sampler().to(train_images.device)]
+
+
+def _prompts(labels: torch.Tensor, null_index: int, dropout: float, generator: torch.Generator) -> torch.Tensor:
+    """The class of each image, replaced by the null prompt with probability ``dropout`` (for
+    classifier-free guidance)."""
+    dropped = torch.rand(len(labels), generator=generator, device=labels.device) < dropout
+    return torch.where(dropped, null_index, labels)
+
+
+def fit_image_model(model: torch.nn.Module, loss: Callable, images: torch.Tensor, labels: torch.Tensor,
+                    train_images: torch.Tensor, steps: int, batch: int, seed: int, lr: float = 2.0e-3) -> dict:
+    """Train the judge or the embedder: ``loss(model, images [B, 1, H, W], labels [B], generator)``
+    on batches of training images (the generator seeds the augmentations)."""
+    draw, g = _draw(train_images, batch, seed), torch.Generator().manual_seed(seed)
+    return train(model.parameters(), lambda step: (loss(model, images[(idx := draw())], labels[idx], g), {}),
+                 OptimConfig(steps=steps, batch_size=batch, lr=lr, warmup_steps=max(1, steps // 10)))
+
+
+def fit_class_token_generator(generator: ClassTokenGenerator, ddpm, images: torch.Tensor, labels: torch.Tensor,
+                              train_images: torch.Tensor, steps: int, batch: int, lr: float, cond_dropout: float,
+                              seed: int, ema_beta: float = 0.99, warmup_steps: int = 50) -> dict:
+    """Stage B pretraining, our text-to-image stand-in: DDPM (epsilon target) on the training
+    images with the learned prompt of each image's class as the context, the null prompt a
+    ``cond_dropout`` share of the time. ``generator`` ends holding its EMA weights (what is
+    sampled from)."""
+    draw = _draw(train_images, batch, seed)
+    g = torch.Generator(device=images.device).manual_seed(seed)
+
+    def loss_fn(step):
+        idx = draw()
+        context = generator.class_context(_prompts(labels[idx], generator.null_index, cond_dropout, g))
+        return diffusion_loss(generator.unet, ddpm, images[idx], context, g), {}
+
+    result = train(generator.parameters(), loss_fn,
+                   OptimConfig(steps=steps, batch_size=batch, lr=lr, warmup_steps=min(warmup_steps, max(1, steps // 2)),
+                               ema_beta=ema_beta),
+                   ema_model=generator, desc="stage B pretraining", log_every=25)
+    if result["ema"] is not None:
+        generator.load_state_dict(result["ema"].state_dict())
+    return result
+
+
+def fit_layout_controlnet(controlnet: torch.nn.Module, generator: ClassTokenGenerator, ddpm, images: torch.Tensor,
+                          labels: torch.Tensor, layouts: torch.Tensor, train_images: torch.Tensor, steps: int, batch: int,
+                          cond_dropout: float, seed: int, lr: float = 1.0e-3) -> dict:
+    """A ControlNet learns to steer the frozen ``generator`` with the coarse layouts [I, G, G] of
+    the training images, degraded toward their mean (shrunk and noised, as EEG-predicted layouts
+    will be). Only the ControlNet trains."""
+    draw = _draw(train_images, batch, seed)
+    g = torch.Generator(device=images.device).manual_seed(seed)
+    cpu_g = torch.Generator().manual_seed(seed)
+    mean_layout = layouts[train_images].mean(dim=0)
+    image_size = images.shape[-1]
+
+    def loss_fn(step):
+        idx = draw()
+        control = layout_to_control(degrade_layouts(layouts[idx], mean_layout, cpu_g), image_size)
+        context = generator.class_context(_prompts(labels[idx], generator.null_index, cond_dropout, g))
+        return diffusion_loss(generator.unet, ddpm, images[idx], context, g, controlnet, control), {}
+
+    return train(controlnet.parameters(), loss_fn,
+                 OptimConfig(steps=steps, batch_size=batch, lr=lr, warmup_steps=min(10, max(1, steps // 2))),
+                 desc="ControlNet")
+
+
+def fit_embedding_prompt(base: ClassTokenGenerator, ddpm, images: torch.Tensor, embeddings: torch.Tensor,
+                         train_images: torch.Tensor, steps: int, batch: int, lr: float, cond_dropout: float,
+                         seed: int) -> tuple[ClassTokenGenerator, EmbeddingPrompt]:
+    """The two-stage baseline's generator: a copy of ``base`` (left untouched) frozen as for the
+    EEG fine-tuning, with an :class:`EmbeddingPrompt` adapter from the image embedding [I, E] to
+    its context, trained on the training images' true embeddings (unCLIP-style). Returns
+    (generator, adapter), both in eval mode."""
+    seed_everything(seed)
+    gen = copy.deepcopy(base).requires_grad_(False)
+    freeze_for_eeg_finetuning(gen.unet)
+    adapter = EmbeddingPrompt(embeddings.shape[1], gen.config.prompt_tokens, gen.config.context_dim).to(images.device)
+    draw = _draw(train_images, batch, seed)
+    g = torch.Generator(device=images.device).manual_seed(seed)
+
+    def loss_fn(step):
+        idx = draw()
+        context = adapter(embeddings[idx])
+        keep = torch.rand(len(idx), generator=g, device=images.device) >= cond_dropout
+        context = torch.where(keep[:, None, None], context, gen.null_context(len(idx), context.shape[1]))
+        return diffusion_loss(gen.unet, ddpm, images[idx], context, g), {}
+
+    trainable = list(adapter.parameters()) + [p for p in gen.unet.parameters() if p.requires_grad]
+    train(trainable, loss_fn, OptimConfig(steps=steps, batch_size=batch, lr=lr, warmup_steps=min(5, max(1, steps // 2))),
+          desc="two-stage generator")
+    return gen.eval(), adapter.eval()
+
+
+@torch.no_grad()
+def class_prompted(generator: ClassTokenGenerator, ddim, classes: torch.Tensor, guidance_scale: float, seed: int,
+                   ddim_steps: int, controlnet=None, layouts: torch.Tensor | None = None) -> torch.Tensor:
+    """Images [B, 1, H, W] drawn with the prompt of ``classes`` [B] (and, with a ControlNet, the
+    layouts [B, G, G] through it)."""
+    size = generator.config.image_size
+    control = None if layouts is None else layout_to_control(layouts, size)
+    return ddim_sample(generator.unet, ddim, generator.class_context(classes), generator.null_context(len(classes)),
+                       guidance_scale, seed, size, ddim_steps, controlnet if control is not None else None, control)
+
+
+@torch.no_grad()
+def embedding_prompted(generator: ClassTokenGenerator, adapter: EmbeddingPrompt, ddim, embeddings: torch.Tensor,
+                       guidance_scale: float, seed: int, ddim_steps: int) -> torch.Tensor:
+    """Images [B, 1, H, W] drawn with the adapter's context of ``embeddings`` [B, E] (true, predicted
+    from EEG by ridge, or the contrastive EEG embedding)."""
+    context = adapter(embeddings)
+    return ddim_sample(generator.unet, ddim, context, generator.null_context(len(context), context.shape[1]),
+                       guidance_scale, seed, generator.config.image_size, ddim_steps)
