@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from eegdm_utils.e2i.paired_data import load_paired_dataset, save_paired_dataset
-from eegdm_utils.e2i.stimuli import coarse_layout, load_digits_images, split_by_image, upsample_layout
+from eegdm_utils.e2i.stimuli import load_digits_images, split_by_image
 from eegdm_utils.e2i.visual_eeg import (VisualEEGConfig, block_design_check, decoder_features, fit_linear_decoder,
                                         linear_decoder, repetition_average, simulate_visual_eeg)
 
@@ -42,14 +42,6 @@ def test_split_is_by_image_stratified_and_seeded(digits):
     assert (split_by_image(labels, 0.15, 0.15, seed=1).split != split.split).any()
     with pytest.raises(KeyError, match="unknown split"):
         split.indices("eval")
-
-
-def test_layouts(digits):
-    images, _ = digits
-    layout = coarse_layout(images[:3], 4)
-    assert layout.shape == (3, 4, 4)
-    assert np.allclose(layout[0, 0, 0], images[0, :2, :2].mean())
-    assert upsample_layout(layout, 8).shape == (3, 8, 8)
 
 
 def test_simulation_is_deterministic_and_per_session(digits):

@@ -5,7 +5,8 @@ structure guidance of SGDM, baselines and the identification metrics.
 
 One module per idea:
 
-- ``stimuli``: the images (scikit-learn digits), splits by image, coarse layouts;
+- ``stimuli``: the images (scikit-learn digits), splits by image;
+- ``structure``: the structure code of an image (block means, or a structurally supervised autoencoder);
 - ``visual_eeg``: simulated visual evoked EEG computed from the pixels (never the label), the block-design switch;
 - ``paired_data``: the paired stimulus-EEG dataset on disk (written by 80, read by 85);
 - ``masked_eeg``: stage A, the masked-signal-modelling EEG encoder;

@@ -11,8 +11,9 @@
   turns into a soft prompt, the posterior-weighted mix of the pretrained generator's class
   prompts, appended to the context: the EEG speaks the language the generator was
   pretrained on.
-- **Structural guidance** (SGDM): a coarse layout (G x G mean intensities) predicted from
-  EEG is fed through a ControlNet.
+- **Structural guidance** (SGDM): a G x G structure code of the image predicted from EEG,
+  turned into a map by :mod:`.structure` (block means upsampled, or the decoder of a
+  structurally supervised autoencoder), is fed through a ControlNet.
 
 Each of these is a switch of :class:`ConditioningConfig`.
 
@@ -28,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .generator import layout_to_control
+from .structure import BlockMeans
 
 
 @dataclass
@@ -51,16 +52,19 @@ class EEGReadout:
     tokens: torch.Tensor  # [B, N, D]
     image_embedding: torch.Tensor  # [B, E] (not normalised)
     class_logits: torch.Tensor  # [B, K]
-    layout: torch.Tensor  # [B, G, G]
+    layout: torch.Tensor  # [B, G, G] the structure code
 
 
 class EEGConditioner(nn.Module):
-    """The EEG encoder plus its heads: context tokens, image embedding, class posterior, layout."""
+    """The EEG encoder plus its heads: context tokens, image embedding, class posterior, structure
+    code. ``structure`` turns codes into ControlNet maps (:mod:`.structure`; held frozen; default
+    block means of side ``layout_grid``)."""
 
-    def __init__(self, encoder: nn.Module, config: ConditioningConfig):
+    def __init__(self, encoder: nn.Module, config: ConditioningConfig, structure: nn.Module | None = None):
         super().__init__()
         self.config = config
         self.encoder = encoder
+        self.structure = (structure or BlockMeans(config.layout_grid, config.image_size)).requires_grad_(False)
         D, N, X, G = config.encoder_dim, config.n_tokens, config.context_dim, config.layout_grid
         self.to_context = nn.Sequential(nn.Linear(D, X), nn.LayerNorm(X))
         # every head reads all tokens: what happened when matters (P100 vs N170 vs P300)
@@ -96,8 +100,8 @@ class EEGConditioner(nn.Module):
         return torch.cat(parts, dim=1)
 
     def control(self, readout: EEGReadout) -> torch.Tensor | None:
-        """ControlNet input [B, 1, H, W] from the predicted layout (structural guidance only)."""
-        return layout_to_control(readout.layout, self.config.image_size) if self.config.structural else None
+        """ControlNet input [B, 1, H, W] from the predicted structure code (structural guidance only)."""
+        return self.structure(readout.layout) if self.config.structural else None
 
 
 def alignment_loss(predicted_embedding: torch.Tensor, image_embedding: torch.Tensor) -> torch.Tensor:

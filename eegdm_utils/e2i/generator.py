@@ -166,8 +166,3 @@ def degrade_layouts(layouts: torch.Tensor, mean_layout: torch.Tensor, generator:
     keep = (0.3 + 0.7 * torch.rand(len(layouts), 1, 1, generator=generator)).to(layouts.device)  # [B, 1, 1]
     jitter = (noise * torch.randn(layouts.shape, generator=generator)).to(layouts.device)  # [B, G, G]
     return mean_layout + keep * (layouts - mean_layout) + jitter
-
-
-def layout_to_control(layouts: torch.Tensor, image_size: int) -> torch.Tensor:
-    """ControlNet input [B, 1, H, W] from layouts [B, G, G] (nearest-neighbour upsampling)."""
-    return F.interpolate(layouts[:, None], size=(image_size, image_size), mode="nearest").clamp(-1.5, 1.5)

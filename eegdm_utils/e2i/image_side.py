@@ -19,8 +19,9 @@ from typing import Callable
 import torch
 
 from ..runtime import seed_everything
-from .generator import ClassTokenGenerator, degrade_layouts, diffusion_loss, freeze_for_eeg_finetuning, layout_to_control
+from .generator import ClassTokenGenerator, degrade_layouts, diffusion_loss, freeze_for_eeg_finetuning
 from .pipeline import ddim_sample
+from .structure import BlockMeans
 from .training import BatchSampler, OptimConfig, train
 from .two_stage import EmbeddingPrompt
 
@@ -72,19 +73,22 @@ def fit_class_token_generator(generator: ClassTokenGenerator, ddpm, images: torc
 
 def fit_layout_controlnet(controlnet: torch.nn.Module, generator: ClassTokenGenerator, ddpm, images: torch.Tensor,
                           labels: torch.Tensor, layouts: torch.Tensor, train_images: torch.Tensor, steps: int, batch: int,
-                          cond_dropout: float, seed: int, lr: float = 1.0e-3) -> dict:
-    """A ControlNet learns to steer the frozen ``generator`` with the coarse layouts [I, G, G] of
-    the training images, degraded toward their mean (shrunk and noised, as EEG-predicted layouts
-    will be). Only the ControlNet trains."""
+                          cond_dropout: float, seed: int, lr: float = 1.0e-3, structure: torch.nn.Module | None = None
+                          ) -> dict:
+    """A ControlNet learns to steer the frozen ``generator`` with the structure codes [I, G, G]
+    (``layouts``) of the training images, degraded toward their mean (shrunk and noised, as
+    EEG-predicted codes will be) and turned into maps by ``structure`` (:mod:`.structure`;
+    default block means). Only the ControlNet trains."""
     draw = _draw(train_images, batch, seed)
     g = torch.Generator(device=images.device).manual_seed(seed)
     cpu_g = torch.Generator().manual_seed(seed)
     mean_layout = layouts[train_images].mean(dim=0)
-    image_size = images.shape[-1]
+    structure = structure or BlockMeans(layouts.shape[-1], images.shape[-1])
 
     def loss_fn(step):
         idx = draw()
-        control = layout_to_control(degrade_layouts(layouts[idx], mean_layout, cpu_g), image_size)
+        with torch.no_grad():
+            control = structure(degrade_layouts(layouts[idx], mean_layout, cpu_g))
         context = generator.class_context(_prompts(labels[idx], generator.null_index, cond_dropout, g))
         return diffusion_loss(generator.unet, ddpm, images[idx], context, g, controlnet, control), {}
 
@@ -122,11 +126,12 @@ def fit_embedding_prompt(base: ClassTokenGenerator, ddpm, images: torch.Tensor, 
 
 @torch.no_grad()
 def class_prompted(generator: ClassTokenGenerator, ddim, classes: torch.Tensor, guidance_scale: float, seed: int,
-                   ddim_steps: int, controlnet=None, layouts: torch.Tensor | None = None) -> torch.Tensor:
+                   ddim_steps: int, controlnet=None, layouts: torch.Tensor | None = None,
+                   structure: torch.nn.Module | None = None) -> torch.Tensor:
     """Images [B, 1, H, W] drawn with the prompt of ``classes`` [B] (and, with a ControlNet, the
-    layouts [B, G, G] through it)."""
+    structure codes [B, G, G] through it, made maps by ``structure``; default block means)."""
     size = generator.config.image_size
-    control = None if layouts is None else layout_to_control(layouts, size)
+    control = None if layouts is None else (structure or BlockMeans(layouts.shape[-1], size))(layouts)
     return ddim_sample(generator.unet, ddim, generator.class_context(classes), generator.null_context(len(classes)),
                        guidance_scale, seed, size, ddim_steps, controlnet if control is not None else None, control)
 

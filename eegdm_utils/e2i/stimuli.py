@@ -1,7 +1,7 @@
 """The stimuli: scikit-learn's bundled handwritten digits (1,797 images, 8x8 pixels, 10
-classes), optionally upsampled, scaled to [-1, 1]; splits by image; coarse layouts.
+classes), optionally upsampled, scaled to [-1, 1]; splits by image.
 
-Shape letters: I images, H height, W width, G layout grid side.
+Shape letters: I images, H height, W width.
 """
 
 from __future__ import annotations
@@ -67,17 +67,3 @@ def split_by_image(labels: np.ndarray, val_fraction: float, test_fraction: float
         split[idx[:n_test]] = "test"
         split[idx[n_test:n_test + n_val]] = "val"
     return ImageSplit(split.astype(str))
-
-
-def coarse_layout(images: np.ndarray, grid: int) -> np.ndarray:
-    """Mean intensity over a grid x grid partition: [I, H, W] -> [I, G, G]."""
-    n, h, w = images.shape
-    if h % grid or w % grid:
-        raise ValueError(f"layout grid {grid} must divide the image size {h}x{w}")
-    return images.reshape(n, grid, h // grid, grid, w // grid).mean(axis=(2, 4))
-
-
-def upsample_layout(layout: np.ndarray, image_size: int) -> np.ndarray:
-    """Nearest-neighbour upsampling [..., G, G] -> [..., H, W] (the ControlNet's input)."""
-    factor = image_size // layout.shape[-1]
-    return np.repeat(np.repeat(layout, factor, axis=-2), factor, axis=-1)
