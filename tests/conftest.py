@@ -86,3 +86,40 @@ def perturbed_ssmdp():
         return model
 
     return make
+
+
+def write_things_release(root: Path, train_concepts, test_concepts, per_concept: int = 2, train_reps: int = 4,
+                         test_reps: int = 5, subjects=(1, 2), volts: bool = True, channel_names=None) -> dict:
+    """A tiny release in THINGS-EEG2's preprocessed layout (eegdm_utils.e2i.things_eeg2): JPEG
+    stimuli with a bright block whose size names the image (concept k, image j: (k + 1) x (j + 1)
+    tenths of the side), random EEG [images, repetitions, 17, 100] at 100 Hz, in volts or not.
+    Returns {(subject, "training" | "test"): the EEG array written}."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    meta = {"train_img_concepts": [], "train_img_files": [], "test_img_concepts": [], "test_img_files": []}
+    for part, folder, names, per in (("train", "training_images", train_concepts, per_concept),
+                                     ("test", "test_images", test_concepts, 1)):
+        for k, concept in enumerate(names):
+            (root / folder / concept).mkdir(parents=True)
+            for j in range(per):
+                name = f"{concept[6:]}_{j:02d}.jpg"
+                pixels = np.zeros((40, 40, 3), np.uint8)
+                pixels[: 10 * (k + 1), : 10 * (j + 1)] = 255
+                Image.fromarray(pixels).save(root / folder / concept / name, quality=95)
+                meta[f"{part}_img_concepts"].append(concept)
+                meta[f"{part}_img_files"].append(name)
+    np.save(root / "image_metadata.npy", meta)
+    times = -0.2 + np.arange(100) / 100.0
+    channel_names = list(channel_names or [f"E{c}" for c in range(17)])
+    eeg = {}
+    for s in subjects:
+        (root / f"sub-{s:02d}").mkdir()
+        for part, n, reps in (("training", len(train_concepts) * per_concept, train_reps),
+                              ("test", len(test_concepts), test_reps)):
+            data = rng.normal(size=(n, reps, len(channel_names), 100)) * (1e-5 if volts else 10.0)
+            eeg[(s, part)] = data
+            np.save(root / f"sub-{s:02d}" / f"preprocessed_eeg_{part}.npy",
+                    {"preprocessed_eeg_data": data, "ch_names": channel_names, "times": times})
+    return eeg

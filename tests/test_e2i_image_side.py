@@ -148,3 +148,54 @@ def test_one_trial_per_image_takes_the_first_repetition_with_subjects_in_turn(tm
     assert len(some) == 4 and set(some) <= set(chosen) and (np.diff(some) > 0).all()
     again, _ = data.one_trial_per_image("test", limit=4)
     assert (again == some).all() and (data.one_trial_per_image("test", limit=4, seed=8)[0] != some).any()
+
+
+def test_rgb_images_flow_through_the_image_models(tmp_path):
+    from eegdm_utils.e2i.image_models import ImageEmbedder, augment
+    from eegdm_utils.e2i.metrics import ssim
+    from eegdm_utils.e2i.plots import plot_reconstruction_grid, plot_stage_b
+    from eegdm_utils.e2i.structure import BlockMeans, StructureAutoencoder, StructureConfig
+
+    rgb = GeneratorConfig(image_size=8, image_channels=3, block_out_channels=(16, 32), context_dim=32,
+                          attention_head_dim=8, prompt_tokens=2, train_timesteps=100)
+    torch.manual_seed(0)
+    generator = ClassTokenGenerator(rgb).eval()
+    _, ddim = make_schedulers(rgb)
+    drawn = class_prompted(generator, ddim, torch.tensor([0, 1]), 2.0, 5, 2)
+    assert drawn.shape == (2, 3, 8, 8)
+    config = ImageNetConfig(channels=4, features=8, n_classes=3, image_channels=3)
+    assert Judge(config)(drawn).shape == (2, 3) and ImageEmbedder(config)(drawn).shape == (2, 8)
+    assert StructureAutoencoder(StructureConfig(image_channels=3, channels=4)).encode(drawn).shape == (2, 4, 4)
+    # a colour image whose channels agree: block means and SSIM as of its grey version
+    grey = torch.rand(2, 1, 8, 8) * 2 - 1
+    colour = grey.expand(2, 3, 8, 8)
+    assert torch.allclose(BlockMeans(4, 8).encode(colour), BlockMeans(4, 8).encode(grey))
+    other = torch.rand(2, 1, 8, 8) * 2 - 1
+    assert np.isclose(ssim(other.expand(2, 3, 8, 8).numpy(), colour.numpy()), ssim(other[:, 0].numpy(), grey[:, 0].numpy()))
+    # augmentation shifts every channel alike (noise off)
+    views = augment(colour.contiguous(), torch.Generator().manual_seed(0), noise=0.0, erase=False)
+    assert views.shape == (2, 3, 8, 8) and torch.equal(views[:, 0], views[:, 2])
+    # figures take colour images
+    import matplotlib.pyplot as plt
+
+    images = drawn.detach().numpy()
+    plt.close(plot_reconstruction_grid(images, {"m": images[:, None]}, 1))
+    plt.close(plot_stage_b({"step": [1, 2], "loss": [1.0, 0.5]}, images[:, None], 0.5, 3.0, ["a", "b"]))
+
+
+def test_paired_dataset_gives_channels_first_images_and_rejects_bad_shapes(tmp_path):
+    pixels, labels = load_digits_images(8)
+    shown = np.arange(0, 1797, 300)
+    recording = simulate_visual_eeg(pixels, labels, VisualEEGConfig(repetitions=1), [0], shown)
+    split = ImageSplit(np.full(len(labels), "train"))
+    colour = np.stack([pixels, -pixels, pixels], axis=-1)  # [I, H, W, 3]
+    save_paired_dataset(tmp_path / "rgb", colour, labels, split, recording, {})
+    data = load_paired_dataset(tmp_path / "rgb")
+    chw = data.images_chw()
+    assert data.image_channels == 3 and chw.shape == (1797, 3, 8, 8) and data.n_classes == 10
+    assert np.array_equal(chw[5, 1], -pixels[5]) and np.array_equal(chw[5, 2], pixels[5])
+    save_paired_dataset(tmp_path / "grey", pixels, labels, split, recording, {})
+    assert load_paired_dataset(tmp_path / "grey").images_chw().shape == (1797, 1, 8, 8)
+    save_paired_dataset(tmp_path / "bad", pixels[:, :, :6], labels, split, recording, {})
+    with pytest.raises(ValueError, match="images.npy.*neither"):
+        load_paired_dataset(tmp_path / "bad")

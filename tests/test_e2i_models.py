@@ -219,3 +219,11 @@ def test_contrastive_alignment_singles_out_the_image_and_treats_repeats_as_posit
     neighbour = torch.nn.functional.normalize(images[:1] + 0.2 * torch.randn(1, 16), dim=-1)
     pair = torch.cat([images[:1], neighbour])
     assert contrastive_alignment_loss(pair.flip(0), pair, torch.arange(2), 0.05) > contrastive_alignment_loss(pair, pair, torch.arange(2), 0.05)
+
+
+def test_token_patch_is_the_smallest_divisor_from_eight():
+    from eegdm_utils.e2i.masked_eeg import token_patch
+
+    assert [token_patch(n) for n in (128, 100, 96, 7, 13)] == [8, 10, 8, 7, 13]
+    with pytest.raises(ValueError):
+        token_patch(0)

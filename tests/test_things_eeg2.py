@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from eegdm_utils.e2i.paired_data import load_paired_dataset
 from eegdm_utils.e2i.things_eeg2 import write_things_eeg2
+
+from conftest import write_things_release
 
 TRAIN_CONCEPTS = ["00001_aardvark", "00002_abacus", "00003_accordion", "00004_acorn"]
 TEST_CONCEPTS = ["00005_aircraft", "00006_airplane"]
@@ -13,32 +14,9 @@ PER_CONCEPT, TRAIN_REPS, TEST_REPS, CHANNELS, SAMPLES = 2, 4, 5, 17, 100
 
 
 def _release(root, subjects=(1, 2), volts=True):
-    """A release with 4 training concepts x 2 images x 4 repetitions and 2 test images x 5 repetitions."""
-    rng = np.random.default_rng(0)
-    meta = {"train_img_concepts": [], "train_img_files": [], "test_img_concepts": [], "test_img_files": []}
-    for part, folder, names, per in (("train", "training_images", TRAIN_CONCEPTS, PER_CONCEPT),
-                                     ("test", "test_images", TEST_CONCEPTS, 1)):
-        for k, concept in enumerate(names):
-            (root / folder / concept).mkdir(parents=True)
-            for j in range(per):
-                name = f"{concept[6:]}_{j:02d}.jpg"
-                pixels = np.zeros((40, 40, 3), np.uint8)
-                pixels[: 10 * (k + 1), : 10 * (j + 1)] = 255  # a bright block whose size names the image
-                Image.fromarray(pixels).save(root / folder / concept / name, quality=95)
-                meta[f"{part}_img_concepts"].append(concept)
-                meta[f"{part}_img_files"].append(name)
-    np.save(root / "image_metadata.npy", meta)
-    times = -0.2 + np.arange(SAMPLES) / 100.0
-    eeg = {}
-    for s in subjects:
-        (root / f"sub-{s:02d}").mkdir()
-        for part, n, reps in (("training", len(TRAIN_CONCEPTS) * PER_CONCEPT, TRAIN_REPS),
-                              ("test", len(TEST_CONCEPTS), TEST_REPS)):
-            data = rng.normal(size=(n, reps, CHANNELS, SAMPLES)) * (1e-5 if volts else 10.0)
-            eeg[(s, part)] = data
-            np.save(root / f"sub-{s:02d}" / f"preprocessed_eeg_{part}.npy",
-                    {"preprocessed_eeg_data": data, "ch_names": [f"E{c}" for c in range(CHANNELS)], "times": times})
-    return eeg
+    """4 training concepts x 2 images x 4 repetitions and 2 test images x 5 repetitions."""
+    return write_things_release(root, TRAIN_CONCEPTS, TEST_CONCEPTS, PER_CONCEPT, TRAIN_REPS, TEST_REPS, subjects,
+                                volts, [f"E{c}" for c in range(CHANNELS)])
 
 
 def test_release_becomes_a_paired_dataset_with_unseen_test_concepts(tmp_path):

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 @dataclass
 class GeneratorConfig:
     image_size: int = 8
+    image_channels: int = 1  # 1 grey, 3 RGB
     block_out_channels: tuple = (32, 64)
     layers_per_block: int = 1
     context_dim: int = 64  # cross_attention_dim: the width of every context token
@@ -45,7 +46,7 @@ def build_unet(config: GeneratorConfig):
     down = ("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (levels - 1)
     up = ("CrossAttnUpBlock2D",) * (levels - 1) + ("UpBlock2D",)
     return UNet2DConditionModel(
-        sample_size=config.image_size, in_channels=1, out_channels=1, block_out_channels=tuple(config.block_out_channels),
+        sample_size=config.image_size, in_channels=config.image_channels, out_channels=config.image_channels, block_out_channels=tuple(config.block_out_channels),
         down_block_types=down, up_block_types=up, layers_per_block=config.layers_per_block,
         cross_attention_dim=config.context_dim, attention_head_dim=config.attention_head_dim,
         norm_num_groups=config.norm_num_groups)
@@ -99,7 +100,7 @@ def make_schedulers(config: GeneratorConfig):
 
 def predict_noise(unet, noisy: torch.Tensor, t: torch.Tensor, context: torch.Tensor, controlnet=None,
                   control: torch.Tensor | None = None, control_keep: torch.Tensor | None = None) -> torch.Tensor:
-    """epsilon prediction [B, 1, H, W]; with a ControlNet, its residuals are added to the UNet's.
+    """epsilon prediction [B, C, H, W]; with a ControlNet, its residuals are added to the UNet's.
 
     ``control_keep`` [B] (0 or 1) switches the structural branch off per sample (condition dropout).
     """
@@ -116,7 +117,7 @@ def predict_noise(unet, noisy: torch.Tensor, t: torch.Tensor, context: torch.Ten
 def diffusion_loss(unet, scheduler, images: torch.Tensor, context: torch.Tensor, generator: torch.Generator | None = None,
                    controlnet=None, control: torch.Tensor | None = None) -> torch.Tensor:
     """DDPM loss: noise the images at random steps, predict the noise, mean squared error."""
-    noise = torch.randn(images.shape, generator=generator, device=images.device)  # [B, 1, H, W]
+    noise = torch.randn(images.shape, generator=generator, device=images.device)  # [B, C, H, W]
     t = torch.randint(0, scheduler.config.num_train_timesteps, (len(images),), generator=generator,
                       device=images.device)  # [B]
     noisy = scheduler.add_noise(images, noise, t)

@@ -26,16 +26,17 @@ class ImageNetConfig:
     channels: int = 32
     features: int = 64  # judge feature width / embedder embedding width
     n_classes: int = 10  # judge only
+    image_channels: int = 1  # 1 grey, 3 RGB
 
 
 class ConvTrunk(nn.Module):
-    """Two conv stages and a 2x2 pool to a feature vector: [B, 1, H, W] -> [B, F]."""
+    """Two conv stages and a 2x2 pool to a feature vector: [B, C, H, W] -> [B, F]."""
 
-    def __init__(self, channels: int, features: int):
+    def __init__(self, channels: int, features: int, image_channels: int = 1):
         super().__init__()
         c = channels
         self.convs = nn.Sequential(
-            nn.Conv2d(1, c, 3, padding=1), nn.GELU(), nn.Conv2d(c, c, 3, padding=1), nn.GELU(), nn.MaxPool2d(2),
+            nn.Conv2d(image_channels, c, 3, padding=1), nn.GELU(), nn.Conv2d(c, c, 3, padding=1), nn.GELU(), nn.MaxPool2d(2),
             nn.Conv2d(c, 2 * c, 3, padding=1), nn.GELU(), nn.AdaptiveAvgPool2d(2))
         self.out = nn.Sequential(nn.Flatten(), nn.Linear(8 * c, features), nn.GELU())
 
@@ -47,7 +48,7 @@ class Judge(nn.Module):
     def __init__(self, config: ImageNetConfig):
         super().__init__()
         self.config = config
-        self.trunk = ConvTrunk(config.channels, config.features)
+        self.trunk = ConvTrunk(config.channels, config.features, config.image_channels)
         self.classifier = nn.Linear(config.features, config.n_classes)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
@@ -63,7 +64,7 @@ class ImageEmbedder(nn.Module):
     def __init__(self, config: ImageNetConfig):
         super().__init__()
         self.config = config
-        self.trunk = ConvTrunk(config.channels, config.features)
+        self.trunk = ConvTrunk(config.channels, config.features, config.image_channels)
         self.projection = nn.Sequential(nn.Linear(config.features, config.features), nn.GELU(),
                                         nn.Linear(config.features, config.features))
 
@@ -82,7 +83,7 @@ def augment(images: torch.Tensor, generator: torch.Generator, max_shift: int = 1
     dy = torch.randint(0, 2 * max_shift + 1, (B,), generator=generator)
     rows = (dy[:, None] + torch.arange(H)[None])  # [B, H]
     cols = (dx[:, None] + torch.arange(W)[None])  # [B, W]
-    shifted = padded[torch.arange(B)[:, None, None], 0, rows[:, :, None], cols[:, None, :]][:, None]  # [B, 1, H, W]
+    shifted = padded[torch.arange(B)[:, None, None], :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)  # [B, C, H, W]
     gain = 1.0 + 0.2 * (torch.rand(B, 1, 1, 1, generator=generator) - 0.5)
     out = gain * shifted + noise * torch.randn(shifted.shape, generator=generator)
     if erase:

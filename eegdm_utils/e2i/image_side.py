@@ -40,7 +40,7 @@ def _prompts(labels: torch.Tensor, null_index: int, dropout: float, generator: t
 
 def fit_image_model(model: torch.nn.Module, loss: Callable, images: torch.Tensor, labels: torch.Tensor,
                     train_images: torch.Tensor, steps: int, batch: int, seed: int, lr: float = 2.0e-3) -> dict:
-    """Train the judge or the embedder: ``loss(model, images [B, 1, H, W], labels [B], generator)``
+    """Train the judge or the embedder: ``loss(model, images [B, C, H, W], labels [B], generator)``
     on batches of training images (the generator seeds the augmentations)."""
     draw, g = _draw(train_images, batch, seed), torch.Generator().manual_seed(seed)
     return train(model.parameters(), lambda step: (loss(model, images[(idx := draw())], labels[idx], g), {}),
@@ -128,7 +128,7 @@ def fit_embedding_prompt(base: ClassTokenGenerator, ddpm, images: torch.Tensor, 
 def class_prompted(generator: ClassTokenGenerator, ddim, classes: torch.Tensor, guidance_scale: float, seed: int,
                    ddim_steps: int, controlnet=None, layouts: torch.Tensor | None = None,
                    structure: torch.nn.Module | None = None) -> torch.Tensor:
-    """Images [B, 1, H, W] drawn with the prompt of ``classes`` [B] (and, with a ControlNet, the
+    """Images [B, C, H, W] drawn with the prompt of ``classes`` [B] (and, with a ControlNet, the
     structure codes [B, G, G] through it, made maps by ``structure``; default block means)."""
     size = generator.config.image_size
     control = None if layouts is None else (structure or BlockMeans(layouts.shape[-1], size))(layouts)
@@ -139,7 +139,7 @@ def class_prompted(generator: ClassTokenGenerator, ddim, classes: torch.Tensor, 
 @torch.no_grad()
 def embedding_prompted(generator: ClassTokenGenerator, adapter: EmbeddingPrompt, ddim, embeddings: torch.Tensor,
                        guidance_scale: float, seed: int, ddim_steps: int) -> torch.Tensor:
-    """Images [B, 1, H, W] drawn with the adapter's context of ``embeddings`` [B, E] (true, predicted
+    """Images [B, C, H, W] drawn with the adapter's context of ``embeddings`` [B, E] (true, predicted
     from EEG by ridge, or the contrastive EEG embedding)."""
     context = adapter(embeddings)
     return ddim_sample(generator.unet, ddim, context, generator.null_context(len(context), context.shape[1]),

@@ -50,6 +50,14 @@ def patchify(x: torch.Tensor, patch: int) -> torch.Tensor:
     return x.reshape(B, C, L // patch, patch).permute(0, 2, 1, 3).reshape(B, L // patch, C * patch)
 
 
+def token_patch(n_samples: int, preferred: int = 8) -> int:
+    """Samples per time token for trials of ``n_samples``: the smallest divisor of ``n_samples``
+    that is at least ``preferred`` (8 for the simulated 128-sample trials, 10 for THINGS' 100)."""
+    if n_samples < 1:
+        raise ValueError(f"trials of {n_samples} samples")
+    return next(p for p in range(min(preferred, n_samples), n_samples + 1) if n_samples % p == 0)
+
+
 def unpatchify(tokens: torch.Tensor, n_channels: int) -> torch.Tensor:
     """[B, N, C * P] -> [B, C, L]."""
     B, N, CP = tokens.shape

@@ -98,7 +98,8 @@ def pixel_correlation(reconstructions: np.ndarray, stimuli: np.ndarray, per_imag
 
 
 def ssim(reconstructions: np.ndarray, stimuli: np.ndarray, per_image: bool = False):
-    """Mean structural similarity of [B, H, W] pairs of images in [-1, 1] (``per_image``: [B]).
+    """Mean structural similarity of [B, H, W] (grey) or [B, C, H, W] pairs of images in [-1, 1]
+    (``per_image``: [B]); over colour channels SSIM is averaged.
 
     SSIM assumes non-negative intensities (with signed pixels its luminance term flips sign
     and an inverted image can score high), so the images are mapped to [0, 1] first.
@@ -107,11 +108,15 @@ def ssim(reconstructions: np.ndarray, stimuli: np.ndarray, per_image: bool = Fal
 
     reconstructions = (np.asarray(reconstructions, np.float64) + 1.0) / 2.0
     stimuli = (np.asarray(stimuli, np.float64) + 1.0) / 2.0
-    if reconstructions.shape != stimuli.shape or reconstructions.ndim != 3:
-        raise ValueError(f"need [B, H, W] pairs of equal shape, got {reconstructions.shape} and {stimuli.shape}")
-    side = min(stimuli.shape[1:])
+    if reconstructions.ndim == 4 and reconstructions.shape[1] == 1 and stimuli.shape == reconstructions.shape:
+        reconstructions, stimuli = reconstructions[:, 0], stimuli[:, 0]  # grey
+    if reconstructions.shape != stimuli.shape or reconstructions.ndim not in (3, 4):
+        raise ValueError(f"need [B, H, W] or [B, C, H, W] pairs of equal shape, got {reconstructions.shape} and "
+                         f"{stimuli.shape}")
+    side = min(stimuli.shape[-2:])
     window = min(7, side if side % 2 else side - 1)
-    values = np.array([structural_similarity(s, r, data_range=1.0, win_size=window)
+    channel_axis = 0 if stimuli.ndim == 4 else None
+    values = np.array([structural_similarity(s, r, data_range=1.0, win_size=window, channel_axis=channel_axis)
                        for r, s in zip(reconstructions, stimuli)])
     return values if per_image else float(values.mean())
 

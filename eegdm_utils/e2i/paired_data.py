@@ -3,7 +3,7 @@
 Layout of ``run_dir/e2i/paired/``::
 
     meta.json     simulation config, image size, split counts, shapes, channel names, checks
-    images.npy    [I, H, W] float32 in [-1, 1]
+    images.npy    [I, H, W] (grey) or [I, H, W, 3] (RGB) float32 in [-1, 1]
     labels.npy    [I] int64
     split.npy     [I] "train" / "val" / "test" (by image: no image in two splits)
     eeg.npy       [N, C, L] float16 microvolts (float16 halves the file; EEG needs no more)
@@ -32,12 +32,25 @@ HINT = "run notebooks/80_eeg_encoder_pretrain first with the same run_dir"
 
 @dataclass
 class PairedDataset:
-    images: np.ndarray  # [I, H, W]
+    images: np.ndarray  # [I, H, W] grey or [I, H, W, 3] RGB
     labels: np.ndarray  # [I]
     split: ImageSplit
     eeg: np.ndarray  # [N, C, L] float32 microvolts
     table: dict  # per-trial arrays
     meta: dict
+
+    @property
+    def image_channels(self) -> int:
+        return 1 if self.images.ndim == 3 else int(self.images.shape[-1])
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.labels.max()) + 1
+
+    def images_chw(self) -> np.ndarray:
+        """The images as the models take them: [I, C, H, W] float32 (C = 1 grey, 3 RGB)."""
+        images = self.images[:, None] if self.images.ndim == 3 else self.images.transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(images, dtype=np.float32)
 
     def trials(self, split: str) -> np.ndarray:
         """Indices of the trials whose image is in ``split``."""
@@ -97,6 +110,9 @@ def load_paired_dataset(folder: str | os.PathLike) -> PairedDataset:
         if not path.exists():
             raise FileNotFoundError(f"{path}: missing; the dataset is incomplete, {HINT}")
         arrays[name] = np.load(path)
+    shape = arrays["images"].shape
+    if not (len(shape) == 3 or (len(shape) == 4 and shape[-1] == 3)) or shape[1] != shape[2]:
+        raise ValueError(f"{folder / 'images.npy'}: shape {shape} is neither [I, H, H] (grey) nor [I, H, H, 3] (RGB)")
     table = dict(np.load(folder / "table.npz"))
     if list(arrays["eeg"].shape) != meta["eeg_shape"]:
         raise ValueError(f"{folder / 'eeg.npy'}: shape {arrays['eeg'].shape} differs from meta.json {meta['eeg_shape']}")

@@ -35,7 +35,7 @@ from .training import BatchSampler, OptimConfig, save_checkpoint, train
 class PairedTensors:
     """The paired data on the model's device."""
 
-    images: torch.Tensor  # [I, 1, H, W] in [-1, 1]
+    images: torch.Tensor  # [I, C, H, W] in [-1, 1] (C = 1 grey, 3 RGB)
     labels: torch.Tensor  # [I]
     layouts: torch.Tensor  # [I, G, G] the coarse layout the structural branch predicts
     image_embeddings: torch.Tensor  # [I, E] frozen targets of the alignment
@@ -215,7 +215,7 @@ def context_loss_gap(model: EEGToImage, data: PairedTensors, trials: torch.Tenso
 def ddim_sample(unet, ddim, context: torch.Tensor, null_context: torch.Tensor, guidance_scale: float, seed: int,
                 image_size: int, steps: int, controlnet=None, control: torch.Tensor | None = None,
                 batch: int = 512) -> torch.Tensor:
-    """Images [B, 1, H, W] in [-1, 1] for contexts [B, T, X] (and ControlNet inputs [B, 1, H, W]).
+    """Images [B, C, H, W] in [-1, 1] for contexts [B, T, X] (and ControlNet inputs [B, 1, H, W]).
 
     DDIM with classifier-free guidance, ``guided = uncond + scale * (cond - uncond)``: the null
     context gives the unconditional prediction, scale 1 is plain conditional sampling. A layout,
@@ -224,7 +224,7 @@ def ddim_sample(unet, ddim, context: torch.Tensor, null_context: torch.Tensor, g
     ``seed`` only."""
     device = context.device
     g = torch.Generator(device=device).manual_seed(seed)
-    x = torch.randn((len(context), 1, image_size, image_size), generator=g, device=device)  # x_T
+    x = torch.randn((len(context), unet.config.in_channels, image_size, image_size), generator=g, device=device)  # x_T
     ddim.set_timesteps(steps)
     out = []
     for b in range(0, len(x), batch):
@@ -243,7 +243,7 @@ def ddim_sample(unet, ddim, context: torch.Tensor, null_context: torch.Tensor, g
 @torch.no_grad()
 def reconstruct(model: EEGToImage, data: PairedTensors, trials, guidance_scale: float, seed: int, ddim, steps: int,
                 semantic: bool = True, structural: bool = True, repeats: int = 1) -> torch.Tensor:
-    """Images [len(trials) * repeats, 1, H, W] from EEG ``trials`` (``repeats`` samples each, in a row);
+    """Images [len(trials) * repeats, C, H, W] from EEG ``trials`` (``repeats`` samples each, in a row);
     ``semantic`` / ``structural`` False switch a guidance branch off at sampling time."""
     readout = model.conditioner(data.eeg[torch.as_tensor(trials, device=data.eeg.device)])
     context = model.conditioner.context(readout, model.generator, semantic, model.temperature)

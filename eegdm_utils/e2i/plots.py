@@ -9,6 +9,19 @@ from __future__ import annotations
 import numpy as np
 
 
+def show_image(ax, image) -> None:
+    """Draw one image in [-1, 1] without ticks: [H, W] or [1, H, W] in grey, [3, H, W] or [H, W, 3] in colour."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[0] in (1, 3):
+        image = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
+    if image.ndim == 3:
+        ax.imshow(np.clip((image + 1.0) / 2.0, 0.0, 1.0))
+    else:
+        ax.imshow(image, cmap="gray", vmin=-1, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def plot_stimuli_and_erps(images, labels, eeg, trial_labels, channel_names, sfreq, channels=("O1", "P8", "Pz"),
                           per_class: int = 3):
     """Example stimuli of every class, and the class-average evoked response at a few channels."""
@@ -21,7 +34,7 @@ def plot_stimuli_and_erps(images, labels, eeg, trial_labels, channel_names, sfre
     for c in range(n_classes):
         for k, i in enumerate(rng.choice(np.flatnonzero(labels == c), size=per_class, replace=False)):
             ax = fig.add_subplot(grid[k, c])
-            ax.imshow(images[i], cmap="gray", vmin=-1, vmax=1)
+            show_image(ax, images[i])
             ax.set_axis_off()
             if k == 0:
                 ax.set_title(str(c), fontsize=9)
@@ -107,7 +120,8 @@ def plot_block_design(results: dict):
 def plot_reconstruction_grid(stimuli, reconstructions: dict, samples: int, title: str = ""):
     """Rows: stimuli, then ``samples`` reconstructions per method; columns: test images.
 
-    ``reconstructions``: method -> [B, S, H, W] (several samples per EEG).
+    ``stimuli``: [B, ...] images; ``reconstructions``: method -> [B, S, ...] (several samples per EEG),
+    each image as :func:`show_image` takes it.
     """
     import matplotlib.pyplot as plt
 
@@ -118,17 +132,43 @@ def plot_reconstruction_grid(stimuli, reconstructions: dict, samples: int, title
     images = [stimuli] + [recon[:, s] for recon in reconstructions.values() for s in range(samples)]
     for r, (row_images, label) in enumerate(zip(images, labels)):
         for b in range(B):
-            ax = axes[r, b]
-            ax.imshow(row_images[b], cmap="gray", vmin=-1, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r > 0 and (r - 1) % samples == 0:
-                for spine in ax.spines.values():
-                    spine.set_edgecolor("C0")
+            show_image(axes[r, b], row_images[b])
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
     fig.tight_layout(pad=0.2, h_pad=0.1, w_pad=0.1, rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
     if title:
         fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_stage_b(history: dict, samples, judged: float, guidance_scale: float, class_names=None):
+    """Stage-B pretraining: the loss per step, and samples drawn with each class prompt.
+
+    ``history``: {"step": [...], "loss": [...]}; ``samples``: [K, S, ...] (S samples per class
+    prompt, each image as :func:`show_image` takes it); ``judged``: the share the judge assigns
+    to the prompted class.
+    """
+    import matplotlib.pyplot as plt
+
+    K, S = len(samples), len(samples[0])
+    fig = plt.figure(figsize=(10, 4.4))
+    outer = fig.add_gridspec(1, 2, width_ratios=[1.2, 0.9 * S / K], wspace=0.2, top=0.88)
+    ax = fig.add_subplot(outer[0])
+    ax.plot(history["step"], history["loss"], color="C0")
+    ax.set(xlabel="optimizer step", ylabel="epsilon MSE (training batches)",
+           title="Stage B pretraining on images with class prompts")
+    ax.grid(alpha=0.3)
+    inner = outer[1].subgridspec(K, S, wspace=0.08, hspace=0.08)
+    for k in range(K):
+        for j in range(S):
+            cell = fig.add_subplot(inner[k, j])
+            show_image(cell, samples[k][j])
+            if j == 0:
+                name = class_names[k] if class_names is not None else str(k)
+                cell.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    box = outer[1].get_position(fig)
+    fig.text(box.x0 - 0.035, (box.y0 + box.y1) / 2, "class prompt", rotation=90, va="center", ha="center", fontsize=9)
+    fig.text((box.x0 + box.x1) / 2, 0.93, f"{S} samples per class prompt (rows), guidance {guidance_scale:g}:\n"
+             f"the judge calls {judged:.0%} of them their prompt's class", ha="center", fontsize=10)
     return fig
 
 

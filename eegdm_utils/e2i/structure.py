@@ -8,10 +8,12 @@ image, and the map [1, H, W] that the ControlNet is given for a code.
   them and, as structural supervision, their edges (Sobel gradient magnitude); the map is
   the decoder's reconstruction. It learns which G x G numbers best carry the image's shape.
 
-Both have ``encode(images [B, 1, H, W]) -> codes [B, G, G]`` and ``forward(codes) -> maps
-[B, 1, H, W]`` in about [-1, 1], so the rest of the pipeline does not care which it holds.
+Both have ``encode(images [B, C, H, W]) -> codes [B, G, G]`` and ``forward(codes) -> maps
+[B, 1, H, W]`` in about [-1, 1], so the rest of the pipeline does not care which it holds. A map
+has one channel whatever the image's: structure is grey-level (RGB images are compared through
+their channel mean).
 
-Shape letters: B batch, G code side, H height, W width.
+Shape letters: B batch, C image channels, G code side, H height, W width.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class BlockMeans(nn.Module):
         self.grid, self.image_size = grid, image_size
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(images, self.image_size // self.grid)[:, 0]
+        return F.avg_pool2d(images, self.image_size // self.grid).mean(dim=1)
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         return F.interpolate(codes[:, None], size=(self.image_size, self.image_size), mode="nearest").clamp(-1.5, 1.5)
@@ -45,12 +47,13 @@ class BlockMeans(nn.Module):
 class StructureConfig:
     grid: int = 4  # code side G
     image_size: int = 8
+    image_channels: int = 1  # 1 grey, 3 RGB
     channels: int = 32
     edge_weight: float = 1.0  # weight of the edge (structure) term beside the pixel term
 
 
 class StructureAutoencoder(nn.Module):
-    """Image [B, 1, H, W] -> code [B, G, G] (tanh) -> map [B, 1, H, W] (tanh)."""
+    """Image [B, C, H, W] -> code [B, G, G] (tanh) -> map [B, 1, H, W] (tanh)."""
 
     def __init__(self, config: StructureConfig):
         super().__init__()
@@ -59,7 +62,7 @@ class StructureAutoencoder(nn.Module):
         self.config = config
         c = config.channels
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, c, 3, padding=1), nn.GELU(), nn.Conv2d(c, c, 3, padding=1), nn.GELU(),
+            nn.Conv2d(config.image_channels, c, 3, padding=1), nn.GELU(), nn.Conv2d(c, c, 3, padding=1), nn.GELU(),
             nn.AdaptiveAvgPool2d(config.grid), nn.Conv2d(c, c, 1), nn.GELU(), nn.Conv2d(c, 1, 1), nn.Tanh())
         self.decoder = nn.Sequential(
             nn.Conv2d(1, c, 3, padding=1), nn.GELU(),
@@ -82,10 +85,11 @@ def sobel_edges(images: torch.Tensor) -> torch.Tensor:
 
 
 def structure_loss(model: StructureAutoencoder, images: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    """Pixel MSE of the reconstruction plus ``edge_weight`` x MSE of its edges against the image's."""
+    """Pixel MSE of the map against the (grey-level) image plus ``edge_weight`` x MSE of their edges."""
     maps = model(model.encode(images))
-    pixels = F.mse_loss(maps, images)
-    edges = F.mse_loss(sobel_edges(maps), sobel_edges(images))
+    grey = images.mean(dim=1, keepdim=True)
+    pixels = F.mse_loss(maps, grey)
+    edges = F.mse_loss(sobel_edges(maps), sobel_edges(grey))
     return pixels + model.config.edge_weight * edges, {"pixels": pixels.detach(), "edges": edges.detach()}
 
 

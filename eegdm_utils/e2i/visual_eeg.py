@@ -113,6 +113,10 @@ class VisualEEG:
     def table(self) -> dict[str, np.ndarray]:
         return {k: getattr(self, k) for k in ("image", "label", "subject", "session", "state", "position")}
 
+    def subset(self, keep: np.ndarray) -> "VisualEEG":
+        """The trials selected by ``keep`` (a boolean mask [N] or indices), with the same meta."""
+        return VisualEEG(self.eeg[keep], **{k: v[keep] for k, v in self.table().items()}, meta=self.meta)
+
 
 # ----------------------------------------------------------------------------- geometry
 
