@@ -16,12 +16,21 @@ def style() -> None:
     mpl.rcParams.update({"figure.dpi": 72, "axes.titleweight": "bold", "savefig.facecolor": "white"})
 
 
+def _nice(value: float) -> float:
+    """1, 2 or 5 times a power of ten, at most ``value``."""
+    power = 10.0 ** np.floor(np.log10(value))
+    return max(m * power for m in (1.0, 2.0, 5.0) if m * power <= value)
+
+
 def plot_montage(ax, x: np.ndarray, sfreq: float, spacing: float | None = None, span: tuple[float, float] | None = None,
                  highlight: int | None = None, channel_names=TCP_NAMES, color: str = "k", title: str = "",
-                 scale_label: str = "100 uV") -> None:
-    """Stacked traces of a [K, L] window (100 uV units), first channel on top.
+                 unit_uv: float = 100.0) -> float:
+    """Stacked traces of a [K, L] window (in units of ``unit_uv`` microvolts), first channel on top.
 
-    ``span`` (s) shades the event, ``highlight`` colours one channel (the annotated one).
+    ``spacing`` (data units between traces; default from the data's spread, so a window on another
+    scale is drawn at its own), ``span`` (s) shades the event, ``highlight`` colours one channel
+    (the annotated one). A scale bar sits in the right margin, outside the traces, labelled in uV.
+    Returns the spacing used.
     """
     K, L = x.shape
     t = np.arange(L) / sfreq
@@ -29,8 +38,8 @@ def plot_montage(ax, x: np.ndarray, sfreq: float, spacing: float | None = None, 
         finite = x[np.isfinite(x)]
         spacing = max(0.5, 2.5 * float(np.std(finite))) if finite.size else 1.0
     for k in range(K):
-        c = "C3" if highlight is not None and k == highlight else color
-        ax.plot(t, x[k] - k * spacing, color=c, lw=0.6)
+        marked = highlight is not None and k == highlight
+        ax.plot(t, x[k] - k * spacing, color="C3" if marked else color, lw=1.1 if marked else 0.6, zorder=3 if marked else 2)
     if span is not None:
         ax.axvspan(*span, color="C1", alpha=0.15, lw=0)
     ax.set_yticks([-k * spacing for k in range(K)])
@@ -41,9 +50,14 @@ def plot_montage(ax, x: np.ndarray, sfreq: float, spacing: float | None = None, 
     ax.grid(False)
     if title:
         ax.set_title(title, fontsize=9)
-    # a scale bar of one unit (100 uV)
-    ax.plot([t[-1] * 0.985] * 2, [0.6 * spacing, 0.6 * spacing - 1.0], color="C0", lw=2)
-    ax.text(t[-1] * 0.975, 0.6 * spacing - 0.5, scale_label, ha="right", va="center", fontsize=6, color="C0")
+    bar = _nice(spacing)  # data units
+    x_bar = t[-1] * 1.02
+    ax.plot([x_bar, x_bar], [0.9 * spacing, 0.9 * spacing - bar], color="C0", lw=2, clip_on=False)
+    microvolts = bar * unit_uv
+    label = f"{microvolts:,.0f} uV" if microvolts >= 1 else f"{microvolts:g} uV"
+    ax.text(x_bar + t[-1] * 0.01, 0.9 * spacing - bar / 2, label, rotation=90, ha="left", va="center", fontsize=6,
+            color="C0", clip_on=False)
+    return spacing
 
 
 def plot_class_examples(windows: list[np.ndarray], titles: list[str], sfreq: float, span: tuple[float, float],

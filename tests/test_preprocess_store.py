@@ -77,7 +77,7 @@ def test_store_reuse_mismatch_and_atomic_overwrite(tiny_corpus, tmp_path):
     specs = collect_tuev(tiny_corpus)
     path = tmp_path / "store"
     config = PreprocessConfig(notch_freq=60.0)
-    store = build_store(path, specs, list(CLASS_NAMES), config, {"kind": "test"})
+    build_store(path, specs, list(CLASS_NAMES), config, {"kind": "test"})
     digest = {p.name + p.parent.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in path.rglob("*") if p.is_file()}
     mtime = (path / "meta.json").stat().st_mtime_ns
     build_store(path, specs, list(CLASS_NAMES), config, {"kind": "test"})  # same parameters: reused

@@ -69,6 +69,7 @@ def test_spectrum_alpha_line_noise_and_spatial_correlation():
     assert p[:, low].mean() > 5 * p[:, high].mean()  # 1/f
     # correlation falls with distance
     pos = electrode_positions()
+    assert np.linalg.norm(pos["C3"] - pos["F3"]) < np.linalg.norm(pos["C3"] - pos["O2"])  # near and far indeed
     corr = np.corrcoef(data)
     near = corr[idx["C3"], idx["F3"]]
     far = corr[idx["C3"], idx["O2"]]

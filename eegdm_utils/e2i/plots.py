@@ -205,18 +205,37 @@ def plot_metric_bars(summary, metrics, chance: dict, title: str):
     return fig
 
 
-def plot_ablations(table, metrics=("top1_10way", "two_way_features", "ssim"), chance: float = 0.1):
-    """Horizontal bars of ``metrics`` per ablation (``table``: DataFrame, rows = ablations)."""
+def plot_ablations(table, chance: dict, title: str, metrics=("top1_10way", "two_way_features", "ssim"),
+                   reference: str | None = None):
+    """One panel per metric, one dot per ablation (``table``: DataFrame, rows = ablations, columns =
+    metrics), joined to the full model's score (``reference``, blue, dotted across the panel); the
+    oracle (a bound, not from EEG) in green, each metric's own chance level dashed."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(table) + 1.4))
-    table[list(metrics)].plot.barh(ax=ax, width=0.8)
-    ax.axvline(chance, color="k", ls="--", lw=0.8)
-    ax.set_xlabel("test metric (dashed: 10-way chance)")
-    ax.set_ylabel("")
-    ax.set_title("Ablations of the structure-guided model")
-    ax.invert_yaxis()
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    rows = list(table.index)
+    colours = ["C0" if r == reference else "C2" if "oracle" in r else "C1" for r in rows]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(2.9 * len(metrics) + 2.8, 0.34 * len(rows) + 1.7),
+                             sharey=True, squeeze=False)
+    y = np.arange(len(rows))
+    for ax, metric in zip(axes[0], metrics):
+        values = table[metric].to_numpy()
+        if reference in rows:  # each ablation as its difference from the full model
+            ax.hlines(y, float(table.loc[reference, metric]), values, colors=colours, lw=2)
+        ax.scatter(values, y, c=colours, s=36, zorder=3)
+        lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+        if metric in chance:
+            ax.axvline(chance[metric], color="k", ls="--", lw=1)
+            lo, hi = min(lo, chance[metric]), max(hi, chance[metric])
+        if reference in rows:
+            ax.axvline(float(table.loc[reference, metric]), color="C0", ls=":", lw=1)
+        pad = 0.15 * (hi - lo) + 0.01
+        ax.set_xlim(max(0.0, lo - pad), hi + pad)  # the differences, not the distance from 0
+        ax.set_title(METRIC_LABELS.get(metric, metric), fontsize=10)
+        ax.set_xlabel("test score" + (f" (dashed: chance {chance[metric]:g})" if metric in chance else ""), fontsize=8)
+        ax.tick_params(axis="x", labelsize=8)
+    axes[0, 0].set_yticks(y, rows, fontsize=8)
+    axes[0, 0].invert_yaxis()
+    fig.suptitle(f"{title}: blue the full model, orange an ablation, green the oracle (not from EEG)", fontsize=10)
     fig.tight_layout()
     return fig
 
