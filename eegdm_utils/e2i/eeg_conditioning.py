@@ -64,7 +64,9 @@ class EEGConditioner(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = encoder
-        self.structure = (structure or BlockMeans(config.layout_grid, config.image_size)).requires_grad_(False)
+        if structure is None:
+            structure = BlockMeans(config.layout_grid, config.image_size)
+        self.structure = structure.requires_grad_(False)
         D, N, X, G = config.encoder_dim, config.n_tokens, config.context_dim, config.layout_grid
         self.to_context = nn.Sequential(nn.Linear(D, X), nn.LayerNorm(X))
         # every head reads all tokens: what happened when matters (P100 vs N170 vs P300)

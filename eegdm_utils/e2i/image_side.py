@@ -83,7 +83,8 @@ def fit_layout_controlnet(controlnet: torch.nn.Module, generator: ClassTokenGene
     g = torch.Generator(device=images.device).manual_seed(seed)
     cpu_g = torch.Generator().manual_seed(seed)
     mean_layout = layouts[train_images].mean(dim=0)
-    structure = structure or BlockMeans(layouts.shape[-1], images.shape[-1])
+    if structure is None:
+        structure = BlockMeans(layouts.shape[-1], images.shape[-1])
 
     def loss_fn(step):
         idx = draw()
@@ -131,7 +132,9 @@ def class_prompted(generator: ClassTokenGenerator, ddim, classes: torch.Tensor, 
     """Images [B, C, H, W] drawn with the prompt of ``classes`` [B] (and, with a ControlNet, the
     structure codes [B, G, G] through it, made maps by ``structure``; default block means)."""
     size = generator.config.image_size
-    control = None if layouts is None else (structure or BlockMeans(layouts.shape[-1], size))(layouts)
+    if layouts is not None and structure is None:
+        structure = BlockMeans(layouts.shape[-1], size)
+    control = None if layouts is None else structure(layouts)
     return ddim_sample(generator.unet, ddim, generator.class_context(classes), generator.null_context(len(classes)),
                        guidance_scale, seed, size, ddim_steps, controlnet if control is not None else None, control)
 

@@ -37,7 +37,7 @@ class PairedTensors:
 
     images: torch.Tensor  # [I, C, H, W] in [-1, 1] (C = 1 grey, 3 RGB)
     labels: torch.Tensor  # [I]
-    layouts: torch.Tensor  # [I, G, G] the coarse layout the structural branch predicts
+    layouts: torch.Tensor  # [I, G, G] the structure code the structural branch predicts (eegdm_utils.e2i.structure)
     image_embeddings: torch.Tensor  # [I, E] frozen targets of the alignment
     eeg: torch.Tensor  # [N, C, L]
     trial_image: torch.Tensor  # [N] image of each trial
