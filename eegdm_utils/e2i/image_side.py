@@ -22,13 +22,8 @@ from ..runtime import seed_everything
 from .generator import ClassTokenGenerator, degrade_layouts, diffusion_loss, freeze_for_eeg_finetuning
 from .pipeline import ddim_sample
 from .structure import BlockMeans
-from .training import BatchSampler, OptimConfig, train
+from .training import OptimConfig, index_batches, train
 from .two_stage import EmbeddingPrompt
-
-
-def _draw(train_images: torch.Tensor, batch: int, seed: int) -> Callable[[], torch.Tensor]:
-    sampler = BatchSampler(len(train_images), batch, seed)
-    return lambda: train_images[sampler().to(train_images.device)]
 
 
 def _prompts(labels: torch.Tensor, null_index: int, dropout: float, generator: torch.Generator) -> torch.Tensor:
@@ -42,7 +37,7 @@ def fit_image_model(model: torch.nn.Module, loss: Callable, images: torch.Tensor
                     train_images: torch.Tensor, steps: int, batch: int, seed: int, lr: float = 2.0e-3) -> dict:
     """Train the judge or the embedder: ``loss(model, images [B, C, H, W], labels [B], generator)``
     on batches of training images (the generator seeds the augmentations)."""
-    draw, g = _draw(train_images, batch, seed), torch.Generator().manual_seed(seed)
+    draw, g = index_batches(train_images, batch, seed), torch.Generator().manual_seed(seed)
     return train(model.parameters(), lambda step: (loss(model, images[(idx := draw())], labels[idx], g), {}),
                  OptimConfig(steps=steps, batch_size=batch, lr=lr, warmup_steps=max(1, steps // 10)))
 
@@ -54,7 +49,7 @@ def fit_class_token_generator(generator: ClassTokenGenerator, ddpm, images: torc
     images with the learned prompt of each image's class as the context, the null prompt a
     ``cond_dropout`` share of the time. ``generator`` ends holding its EMA weights (what is
     sampled from)."""
-    draw = _draw(train_images, batch, seed)
+    draw = index_batches(train_images, batch, seed)
     g = torch.Generator(device=images.device).manual_seed(seed)
 
     def loss_fn(step):
@@ -79,7 +74,7 @@ def fit_layout_controlnet(controlnet: torch.nn.Module, generator: ClassTokenGene
     (``layouts``) of the training images, degraded toward their mean (shrunk and noised, as
     EEG-predicted codes will be) and turned into maps by ``structure`` (:mod:`.structure`;
     default block means). Only the ControlNet trains."""
-    draw = _draw(train_images, batch, seed)
+    draw = index_batches(train_images, batch, seed)
     g = torch.Generator(device=images.device).manual_seed(seed)
     cpu_g = torch.Generator().manual_seed(seed)
     mean_layout = layouts[train_images].mean(dim=0)
@@ -109,7 +104,7 @@ def fit_embedding_prompt(base: ClassTokenGenerator, ddpm, images: torch.Tensor, 
     gen = copy.deepcopy(base).requires_grad_(False)
     freeze_for_eeg_finetuning(gen.unet)
     adapter = EmbeddingPrompt(embeddings.shape[1], gen.config.prompt_tokens, gen.config.context_dim).to(images.device)
-    draw = _draw(train_images, batch, seed)
+    draw = index_batches(train_images, batch, seed)
     g = torch.Generator(device=images.device).manual_seed(seed)
 
     def loss_fn(step):

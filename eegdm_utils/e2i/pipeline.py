@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from ..runtime import seed_everything
 from .eeg_conditioning import EEGConditioner, alignment_loss, contrastive_alignment_loss
 from .generator import ClassTokenGenerator, freeze_for_eeg_finetuning, predict_noise
-from .training import BatchSampler, OptimConfig, save_checkpoint, train
+from .training import OptimConfig, index_batches, save_checkpoint, train
 
 
 @dataclass
@@ -133,11 +133,6 @@ def finetune_loss(model: EEGToImage, data: PairedTensors, trials: torch.Tensor, 
     return total, {k: v.detach() for k, v in losses.items()}
 
 
-def _trials_sampler(train_trials: torch.Tensor, batch: int, seed: int):
-    sampler = BatchSampler(len(train_trials), batch, seed)
-    return lambda: train_trials[sampler().to(train_trials.device)]
-
-
 def warm_up(variant: Method, make_conditioner, data: PairedTensors, train_trials: torch.Tensor,
             image_side: ImageSide, settings: FinetuneSettings, seed: int) -> EEGConditioner:
     """The EEG side alone (no UNet): the encoder, the alignment head (if the variant aligns)
@@ -147,7 +142,7 @@ def warm_up(variant: Method, make_conditioner, data: PairedTensors, train_trials
     seed_everything(seed)
     holder = EEGToImage(replace(variant, eeg_tokens=True, semantic=False, structural=False), make_conditioner(variant),
                         image_side)
-    draw = _trials_sampler(train_trials, settings.head_batch, seed)
+    draw = index_batches(train_trials, settings.head_batch, seed)
     g = torch.Generator(device=data.eeg.device).manual_seed(seed)
     train(holder.conditioner.parameters(),
           lambda step: finetune_loss(holder, data, draw(), image_side.ddpm, settings, g, False, guidance_heads=True),
@@ -168,7 +163,7 @@ def finetune(method: Method, conditioner: EEGConditioner, data: PairedTensors, t
     steps = settings.steps if steps is None else steps
     seed_everything(seed)
     model = EEGToImage(method, conditioner, image_side).to(data.eeg.device)
-    draw = _trials_sampler(train_trials, settings.batch, seed + 1)
+    draw = index_batches(train_trials, settings.batch, seed + 1)
     g = torch.Generator(device=data.eeg.device).manual_seed(seed + 1)
 
     def evaluated(n: int) -> dict:

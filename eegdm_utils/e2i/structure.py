@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .training import BatchSampler, OptimConfig, train
+from .training import OptimConfig, index_batches, train
 
 
 class BlockMeans(nn.Module):
@@ -96,8 +96,7 @@ def structure_loss(model: StructureAutoencoder, images: torch.Tensor) -> tuple[t
 def fit_structure_autoencoder(model: StructureAutoencoder, images: torch.Tensor, train_images: torch.Tensor,
                               steps: int, batch: int, seed: int, lr: float = 2.0e-3) -> dict:
     """Train on batches of the training images ``images[train_images]``; :func:`.training.train`'s result."""
-    sampler = BatchSampler(len(train_images), batch, seed)
-    return train(model.parameters(),
-                 lambda step: structure_loss(model, images[train_images[sampler().to(train_images.device)]]),
+    draw = index_batches(train_images, batch, seed)
+    return train(model.parameters(), lambda step: structure_loss(model, images[draw()]),
                  OptimConfig(steps=steps, batch_size=batch, lr=lr, warmup_steps=max(1, steps // 10)),
                  desc="structure autoencoder", log_every=25)

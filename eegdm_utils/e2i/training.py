@@ -52,6 +52,13 @@ class BatchSampler:
         return idx
 
 
+def index_batches(indices: torch.Tensor, batch_size: int, seed: int) -> Callable[[], torch.Tensor]:
+    """Batches of ``indices`` (a 1-D tensor on any device: training images or trials), in shuffled
+    epochs drawn by a :class:`BatchSampler` seeded with ``seed``."""
+    sampler = BatchSampler(len(indices), batch_size, seed)
+    return lambda: indices[sampler().to(indices.device)]
+
+
 def cosine_schedule(step: int, steps: int, warmup: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
