@@ -8,16 +8,33 @@ import numpy as np
 from .montage import TCP_NAMES
 
 
-def style() -> None:
+def style(formats=("png",), dpi: int = 110) -> None:
+    """The look of every figure of the collection (seaborn's whitegrid, bold titles, inline at
+    100 dpi), and what :func:`eegdm_utils.runtime.save_figure` writes: ``formats`` (png, pdf, svg,
+    jpg) at ``dpi``; each notebook passes its ``figure_formats`` and ``figure_dpi`` parameters."""
     import matplotlib as mpl
     import seaborn as sns
 
+    from .runtime import set_figure_output
+
+    set_figure_output(formats, dpi)
     sns.set_theme(context="notebook", style="whitegrid", font_scale=0.9)
-    mpl.rcParams.update({"figure.dpi": 72, "axes.titleweight": "bold", "savefig.facecolor": "white"})
+    mpl.rcParams.update({"figure.dpi": 100, "axes.titleweight": "bold", "savefig.facecolor": "white",
+                         "svg.fonttype": "none", "svg.hashsalt": "eegdm", "pdf.fonttype": 42})
 
 
-def _nice(value: float) -> float:
-    """1, 2 or 5 times a power of ten, at most ``value``."""
+def plain_log_ticks(axis) -> None:
+    """Label a log-scaled axis at 1, 2 and 5 times each power of ten in plain numbers (0.05, 0.1,
+    0.2), without the 4x10^-1 labels matplotlib puts on every minor tick of a short range."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def scale_bar_length(value: float) -> float:
+    """The scale bar for traces ``value`` apart: 1, 2 or 5 times a power of ten, at most ``value``."""
     power = 10.0 ** np.floor(np.log10(value))
     return max(m * power for m in (1.0, 2.0, 5.0) if m * power <= value)
 
@@ -50,7 +67,7 @@ def plot_montage(ax, x: np.ndarray, sfreq: float, spacing: float | None = None, 
     ax.grid(False)
     if title:
         ax.set_title(title, fontsize=9)
-    bar = _nice(spacing)  # data units
+    bar = scale_bar_length(spacing)  # data units
     x_bar = t[-1] * 1.02
     ax.plot([x_bar, x_bar], [0.9 * spacing, 0.9 * spacing - bar], color="C0", lw=2, clip_on=False)
     microvolts = bar * unit_uv

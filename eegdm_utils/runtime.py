@@ -25,6 +25,27 @@ def seed_everything(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
+def torch_device(accelerator: str = "auto"):
+    """The torch device for a notebook's ``accelerator`` parameter (Lightning's names): "auto"
+    (a CUDA GPU when there is one, else the CPU), "cpu", "gpu"/"cuda" or "cuda:<i>", "mps"."""
+    import torch
+
+    name = str(accelerator).strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "gpu" or name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"accelerator {accelerator!r}: torch sees no CUDA GPU on this machine (use 'cpu' or 'auto')")
+        return torch.device("cuda" if name == "gpu" else name)
+    if name == "mps":
+        if not torch.backends.mps.is_available():
+            raise RuntimeError("accelerator 'mps': not available on this machine (use 'cpu' or 'auto')")
+        return torch.device("mps")
+    raise ValueError(f"accelerator {accelerator!r}: expected 'auto', 'cpu', 'gpu', 'cuda[:i]' or 'mps'")
+
+
 def progress_enabled() -> bool:
     """Progress bars are on unless ``EEGDM_PROGRESS=0`` (set by ``make test`` and CI)."""
     return os.environ.get("EEGDM_PROGRESS", "1").strip().lower() not in ("0", "false", "no", "off")
@@ -35,6 +56,22 @@ def progress(iterable: Iterable | None = None, **kwargs):
     from tqdm.auto import tqdm
 
     return tqdm(iterable, disable=not progress_enabled(), **kwargs)
+
+
+SCALES = {
+    "smoke": "the smoke scale (this notebook's defaults, a minute or two): a check that everything runs, "
+             "not a result; the committed outputs are this scale",
+    "default": "the default scale (params/default.yaml, `make run`): the README's numbers",
+    "paper": "the paper's scale (params/paper.yaml; meant for a GPU)",
+}
+
+
+def scale_banner(run_dir: str | os.PathLike) -> str:
+    """One line saying at which scale this run's outputs are made, from the run folder's name
+    (runs/smoke, runs/default, runs/paper; any other folder is the user's own settings)."""
+    name = Path(run_dir).resolve().name
+    scale = SCALES.get(name, "your own settings (see the parameters cell)")
+    return f"run folder {name}/: {scale}"
 
 
 def run_path(run_dir: str | os.PathLike, *parts: str, mkdir: bool = True) -> Path:
@@ -115,14 +152,40 @@ def write_metrics(run_dir: str | os.PathLike, metrics: dict, name: str = "metric
     return path
 
 
-def save_figure(fig, name: str, figures_dir: str | os.PathLike, dpi: int = 110) -> Path:
-    """Save ``fig`` as ``figures_dir/<name>.png`` (the one helper every notebook uses)."""
-    out = Path(figures_dir) / f"{name}.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.png")
-    fig.savefig(tmp, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
-    os.replace(tmp, out)
-    return out
+FIGURE_FORMATS = ("png", "pdf", "svg", "jpg")
+_figure_output = {"formats": ("png",), "dpi": 110}
+
+
+def set_figure_output(formats=("png",), dpi: int = 110) -> None:
+    """What :func:`save_figure` writes from now on: one file per format (``png`` for the
+    notebooks and the README, ``pdf``/``svg`` for a paper) at ``dpi`` (raster formats; 300 for
+    print). Set by :func:`eegdm_utils.figures.style` from each notebook's ``figure_formats`` and
+    ``figure_dpi`` parameters."""
+    formats = tuple(str(f).lower().lstrip(".") for f in ([formats] if isinstance(formats, str) else formats))
+    unknown = [f for f in formats if f not in FIGURE_FORMATS]
+    if not formats or unknown:
+        raise ValueError(f"figure_formats {list(formats)}: each must be one of {list(FIGURE_FORMATS)}")
+    if int(dpi) < 1:
+        raise ValueError(f"figure_dpi {dpi}: must be a positive number of dots per inch")
+    _figure_output.update(formats=formats, dpi=int(dpi))
+
+
+def save_figure(fig, name: str, figures_dir: str | os.PathLike, dpi: int | None = None) -> Path:
+    """Save ``fig`` as ``figures_dir/<name>.<format>`` for each format of
+    :func:`set_figure_output` (PNG at 110 dpi unless set); the one helper every notebook uses.
+    Each file is written whole or not at all. Returns the path of the first format."""
+    paths = []
+    for fmt in _figure_output["formats"]:
+        out = Path(figures_dir) / f"{name}.{fmt}"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp.{fmt}")
+        metadata = {"svg": {"Creator": None, "Date": None}, "jpg": None,  # no tool or date stamps: same figure, same bytes
+                    "pdf": {"Creator": None, "Producer": None, "CreationDate": None}}.get(fmt, {"Software": None})
+        fig.savefig(tmp, dpi=dpi or _figure_output["dpi"], bbox_inches="tight",
+                    **({} if metadata is None else {"metadata": metadata}))
+        os.replace(tmp, out)
+        paths.append(out)
+    return paths[0]
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # mallopt parameters, glibc's malloc.h

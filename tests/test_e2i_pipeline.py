@@ -6,7 +6,8 @@ import torch
 
 from eegdm_utils.e2i.eeg_conditioning import (ConditioningConfig, EEGConditioner, alignment_loss,
                                               contrastive_alignment_loss)
-from eegdm_utils.e2i.generator import ClassTokenGenerator, GeneratorConfig, make_controlnet, make_schedulers
+from eegdm_utils.e2i.generator import (ClassTokenGenerator, GeneratorConfig, make_controlnet, make_schedulers,
+                                       predict_noise)
 from eegdm_utils.e2i.masked_eeg import MaskedEEGConfig, MaskedEEGModel
 from eegdm_utils.e2i.pipeline import (EEGToImage, FinetuneSettings, ImageSide, Method, PairedTensors,
                                       context_loss_gap, ddim_sample, finetune, finetune_loss, reconstruct, warm_up)
@@ -102,6 +103,28 @@ def test_ddim_sampling_is_seeded_and_guidance_reads_the_null_context(setup):
     assert torch.equal(a, sample(3.0, 0)) and not torch.equal(a, sample(3.0, 1))
     assert torch.equal(sample(1.0, 0), sample(1.0, 0, other_null))  # scale 1: the null branch is not used
     assert not torch.equal(a, sample(3.0, 0, other_null))
+
+
+def test_guided_sampling_is_the_written_out_classifier_free_guidance(setup):
+    """One UNet call for the conditional and the null prompt together gives the images of the
+    two-call loop written out here (uncond + scale * (cond - uncond), the layout in both)."""
+    side, _ = setup
+    gen, controlnet = side.generator, side.controlnet
+    context, null = gen.class_context(torch.tensor([1, 2, 3])), gen.null_context(3)
+    control = torch.randn(3, 1, 8, 8)
+    for net, layout in ((None, None), (controlnet, control)):
+        x = torch.randn((3, 1, 8, 8), generator=torch.Generator().manual_seed(4))
+        side.ddim.set_timesteps(3)
+        with torch.no_grad():
+            for t in side.ddim.timesteps:
+                cond = predict_noise(gen.unet, x, t, context, net, layout)
+                uncond = predict_noise(gen.unet, x, t, null, net, layout)
+                x = side.ddim.step(uncond + 2.5 * (cond - uncond), t, x).prev_sample
+        sampled = ddim_sample(gen.unet, side.ddim, context, null, 2.5, 4, 8, 3, net, layout)
+        torch.testing.assert_close(sampled, x.clamp(-1, 1), atol=1e-5, rtol=1e-4)
+        # batches of 2 images: the same images
+        torch.testing.assert_close(ddim_sample(gen.unet, side.ddim, context, null, 2.5, 4, 8, 3, net, layout, batch=2),
+                                   sampled, atol=1e-5, rtol=1e-4)
 
 
 def test_reconstruct_repeats_and_switches_branches(setup):

@@ -7,11 +7,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from eegdm_utils.figures import _nice, plot_montage  # noqa: E402
+from eegdm_utils.figures import plot_montage, scale_bar_length  # noqa: E402
 
 
-def test_nice_scale_bar_lengths():
-    assert [_nice(v) for v in (1.0, 2.5, 7.0, 0.03, 166_487.8)] == [1.0, 2.0, 5.0, 0.02, 100_000.0]
+def test_scale_bar_lengths_are_1_2_5_times_a_power_of_ten():
+    assert [scale_bar_length(v) for v in (1.0, 2.5, 7.0, 0.03, 166_487.8)] == [1.0, 2.0, 5.0, 0.02, 100_000.0]
 
 
 def test_montage_spacing_and_scale_bar_follow_the_data():
@@ -23,4 +23,41 @@ def test_montage_spacing_and_scale_bar_follow_the_data():
     spacing = plot_montage(b, huge, 100)
     assert np.isclose(spacing, 2.5 * huge.std())
     assert [t.get_text() for t in b.texts] == ["2,000,000 uV"]  # 2.5e4 units -> a 2e4-unit bar
+    plt.close(fig)
+
+
+def test_figure_output_writes_each_format_at_its_dpi(tmp_path):
+    from PIL import Image
+
+    from eegdm_utils.figures import style
+    from eegdm_utils.runtime import save_figure
+
+    try:
+        style(["png", "pdf", "svg"], 220)
+        fig, ax = plt.subplots(figsize=(2, 1))
+        ax.plot([0, 1])
+        assert save_figure(fig, "line", tmp_path) == tmp_path / "line.png"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["line.pdf", "line.png", "line.svg"]  # no temp files left
+        assert round(Image.open(tmp_path / "line.png").info["dpi"][0]) == 220
+        assert (tmp_path / "line.pdf").read_bytes().startswith(b"%PDF")
+        svg = (tmp_path / "line.svg").read_bytes()
+        save_figure(fig, "line", tmp_path)
+        assert (tmp_path / "line.svg").read_bytes() == svg  # the same figure gives the same file
+        plt.close(fig)
+    finally:
+        style()
+
+
+def test_figure_output_rejects_unknown_formats_and_keeps_the_last_setting(tmp_path):
+    import pytest
+
+    from eegdm_utils.figures import style
+    from eegdm_utils.runtime import save_figure
+
+    for formats, dpi in ((["png", "tiff"], 110), ([], 110), (["png"], 0)):
+        with pytest.raises(ValueError, match="figure_"):
+            style(formats, dpi)
+    fig, _ = plt.subplots(figsize=(2, 1))
+    save_figure(fig, "kept", tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["kept.png"]
     plt.close(fig)

@@ -99,17 +99,12 @@ def make_schedulers(config: GeneratorConfig):
 
 
 def predict_noise(unet, noisy: torch.Tensor, t: torch.Tensor, context: torch.Tensor, controlnet=None,
-                  control: torch.Tensor | None = None, control_keep: torch.Tensor | None = None) -> torch.Tensor:
-    """epsilon prediction [B, C, H, W]; with a ControlNet, its residuals are added to the UNet's.
-
-    ``control_keep`` [B] (0 or 1) switches the structural branch off per sample (condition dropout).
-    """
+                  control: torch.Tensor | None = None) -> torch.Tensor:
+    """epsilon prediction [B, C, H, W]; with a ControlNet and its ``control`` input, the
+    ControlNet's residuals are added to the UNet's."""
     residuals = {}
     if controlnet is not None and control is not None:
         down, mid = controlnet(noisy, t, encoder_hidden_states=context, controlnet_cond=control, return_dict=False)
-        if control_keep is not None:
-            keep = control_keep.to(noisy.dtype)[:, None, None, None]  # [B, 1, 1, 1]
-            down, mid = [d * keep for d in down], mid * keep
         residuals = {"down_block_additional_residuals": down, "mid_block_additional_residual": mid}
     return unet(noisy, t, encoder_hidden_states=context, **residuals).sample
 

@@ -210,7 +210,8 @@ def context_loss_gap(model: EEGToImage, data: PairedTensors, trials: torch.Tenso
 def ddim_sample(unet, ddim, context: torch.Tensor, null_context: torch.Tensor, guidance_scale: float, seed: int,
                 image_size: int, steps: int, controlnet=None, control: torch.Tensor | None = None,
                 batch: int = 512) -> torch.Tensor:
-    """Images [B, C, H, W] in [-1, 1] for contexts [B, T, X] (and ControlNet inputs [B, 1, H, W]).
+    """Images [B, C, H, W] in [-1, 1] for contexts [B, T, X] (and ControlNet inputs [B, 1, H, W]),
+    ``batch`` images at a time (the conditional and the null prompt go through the UNet together).
 
     DDIM with classifier-free guidance, ``guided = uncond + scale * (cond - uncond)``: the null
     context gives the unconditional prediction, scale 1 is plain conditional sampling. A layout,
@@ -225,10 +226,16 @@ def ddim_sample(unet, ddim, context: torch.Tensor, null_context: torch.Tensor, g
     for b in range(0, len(x), batch):
         xb, cb, nb = x[b:b + batch], context[b:b + batch], null_context[b:b + batch]
         kb = None if control is None else control[b:b + batch]
+        guided = guidance_scale != 1.0
+        both = guided and cb.shape == nb.shape  # conditional and null prompt in one call
         for t in ddim.timesteps:
-            eps = predict_noise(unet, xb, t, cb, controlnet, kb)  # conditional
-            if guidance_scale != 1.0:
-                eps_uncond = predict_noise(unet, xb, t, nb, controlnet, kb)  # null prompt (the layout stays)
+            if both:
+                eps, eps_uncond = predict_noise(unet, torch.cat([xb, xb]), t, torch.cat([cb, nb]), controlnet,
+                                                None if kb is None else torch.cat([kb, kb])).chunk(2)
+            else:
+                eps = predict_noise(unet, xb, t, cb, controlnet, kb)  # conditional
+                eps_uncond = predict_noise(unet, xb, t, nb, controlnet, kb) if guided else None  # the layout stays
+            if guided:
                 eps = eps_uncond + guidance_scale * (eps - eps_uncond)
             xb = ddim.step(eps, t, xb).prev_sample  # x_{t-1}
         out.append(xb)
