@@ -227,9 +227,9 @@ def ddim_sample(unet, ddim, context: torch.Tensor, null_context: torch.Tensor, g
         xb, cb, nb = x[b:b + batch], context[b:b + batch], null_context[b:b + batch]
         kb = None if control is None else control[b:b + batch]
         guided = guidance_scale != 1.0
-        both = guided and cb.shape == nb.shape  # conditional and null prompt in one call
+        together = guided and cb.shape == nb.shape  # the conditional and the null prompt in one UNet call
         for t in ddim.timesteps:
-            if both:
+            if together:
                 eps, eps_uncond = predict_noise(unet, torch.cat([xb, xb]), t, torch.cat([cb, nb]), controlnet,
                                                 None if kb is None else torch.cat([kb, kb])).chunk(2)
             else:
