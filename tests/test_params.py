@@ -97,3 +97,24 @@ def test_code_defaults_are_the_reference_recipe():
     p = PretrainConfig()
     assert (p.weight_decay, p.grad_clip, p.ema_beta, p.ema_after, p.ema_every) == (0.0, 1.0, 0.999, 100, 10)
     assert (LFTConfig().init, LFTConfig().channel_embed) == ("uniform", "none")
+
+
+MODEL_NOTEBOOKS = ["20_pretrain_ssmdp", "30_cache_latents", "40_finetune_lft", "45_controls", "60_ablations",
+                   "70_generation", "80_eeg_encoder_pretrain", "85_eeg_to_image", "90_foundation_baseline",
+                   "95_real_eeg"]
+
+
+def code(notebook: str) -> str:
+    cells = json.loads((REPO / "notebooks" / f"{notebook}.ipynb").read_text())["cells"]
+    return "\n".join("".join(c["source"]) for c in cells
+                     if c["cell_type"] == "code" and "parameters" not in c.get("metadata", {}).get("tags", []))
+
+
+@pytest.mark.parametrize("notebook", MODEL_NOTEBOOKS)
+def test_every_notebook_that_runs_a_model_honours_one_accelerator_parameter(notebook):
+    assert ALL[notebook].get("accelerator") == "str", f"{notebook}: no accelerator parameter"
+    uses = [call for call in ("torch_device(accelerator)", "ScaleConfig(accelerator=accelerator")
+            if call in code(notebook)]
+    assert uses, f"{notebook}: declares accelerator but neither picks its device nor its trainer's with it"
+    names = {key for declared in ALL.values() for key in declared if "device" in key and key != "devices"}
+    assert not names, f"a second device parameter besides accelerator: {sorted(names)}"
