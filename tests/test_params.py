@@ -16,9 +16,14 @@ PARAM_FILES = sorted((REPO / "params").rglob("*.yaml"))
 TYPES = {"str": str, "int": int, "float": (float, int), "bool": bool, "list": list}
 
 
+def code_cells(notebook: Path, parameters: bool) -> list[dict]:
+    """The notebook's parameters cell(s), or every other code cell."""
+    return [c for c in json.loads(notebook.read_text())["cells"]
+            if c["cell_type"] == "code" and ("parameters" in c.get("metadata", {}).get("tags", [])) == parameters]
+
+
 def parameters(notebook: Path) -> dict[str, str]:
-    cells = [c for c in json.loads(notebook.read_text())["cells"]
-             if c["cell_type"] == "code" and "parameters" in c.get("metadata", {}).get("tags", [])]
+    cells = code_cells(notebook, parameters=True)
     assert len(cells) == 1, f"{notebook.name}: expected one cell tagged parameters, found {len(cells)}"
     declared = {}
     for line in "".join(cells[0]["source"]).splitlines():
@@ -104,17 +109,14 @@ MODEL_NOTEBOOKS = ["20_pretrain_ssmdp", "30_cache_latents", "40_finetune_lft", "
                    "95_real_eeg"]
 
 
-def code(notebook: str) -> str:
-    cells = json.loads((REPO / "notebooks" / f"{notebook}.ipynb").read_text())["cells"]
-    return "\n".join("".join(c["source"]) for c in cells
-                     if c["cell_type"] == "code" and "parameters" not in c.get("metadata", {}).get("tags", []))
-
-
 @pytest.mark.parametrize("notebook", MODEL_NOTEBOOKS)
-def test_every_notebook_that_runs_a_model_honours_one_accelerator_parameter(notebook):
+def test_every_notebook_that_runs_a_model_honours_the_accelerator_parameter(notebook):
     assert ALL[notebook].get("accelerator") == "str", f"{notebook}: no accelerator parameter"
-    uses = [call for call in ("torch_device(accelerator)", "ScaleConfig(accelerator=accelerator")
-            if call in code(notebook)]
+    code = "\n".join("".join(c["source"]) for c in code_cells(REPO / "notebooks" / f"{notebook}.ipynb", parameters=False))
+    uses = [call for call in ("torch_device(accelerator)", "ScaleConfig(accelerator=accelerator") if call in code]
     assert uses, f"{notebook}: declares accelerator but neither picks its device nor its trainer's with it"
+
+
+def test_accelerator_is_the_only_device_parameter():
     names = {key for declared in ALL.values() for key in declared if "device" in key and key != "devices"}
     assert not names, f"a second device parameter besides accelerator: {sorted(names)}"
