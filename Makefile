@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine (Python 3.11, no conda needed):
-#   make run    set up .venv if needed, then run the notebooks with params/default.yaml
+#   make run    set up .venv if needed, then run the collection with params/default.yaml
 #   make test   set up .venv if needed, then unit tests and nbval on notebooks/
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -9,24 +9,12 @@ STAMP := $(VENV)/.installed
 KERNEL := eegdm
 PARAMS ?= params/default.yaml
 RUN_DIR ?= runs/default
-SEEDS ?= 0 1 2 3 4
-# The main job, in order; each notebook reads what the previous ones wrote to RUN_DIR (90 runs before
-# the report, 50, which prints its rows).
-BEFORE_SWEEP := 10_data_prep 20_pretrain_ssmdp 30_cache_latents
-AFTER_SWEEP := 45_controls 90_foundation_baseline 50_report 70_generation 80_eeg_encoder_pretrain 85_eeg_to_image 95_real_eeg
-# notebook 95 again on the shipped CHB-MIT excerpt: one patient, so blocks of time instead of subjects
-CHBMIT := -p data_root ../data/real/chbmit -p labels ../data/real/chbmit/labels.csv -p name chbmit -p notch_freq 60.0 \
-	-p split_by time -p n_folds 3
-PAPERMILL = cd notebooks && EEGDM_PROGRESS=0 ../$(BIN)/papermill --no-progress-bar -k $(KERNEL) -f ../$(PARAMS) -p run_dir ../$(RUN_DIR)
-# $(call notebook,name,output name,extra papermill arguments): run one notebook, log its time
-# (papermill's notes on parameters that belong to other notebooks are filtered out)
-notebook = echo "== $(1) ($(PARAMS) -> $(RUN_DIR)/$(2).ipynb)"; start=$$(date +%s); \
-	( set -o pipefail; $(PAPERMILL) $(3) $(1).ipynb ../$(RUN_DIR)/$(2).ipynb 2>&1 \
-	  | { grep -v -e "Passed unknown parameter" -e "without encryption" -e "Input Notebook" -e "Output Notebook" || true; } ) \
-	  || exit 1; \
-	echo "$(2) $$(( $$(date +%s) - start )) s" | tee -a $(RUN_DIR)/timings.txt
+SEEDS ?= 0 1 2
+# $(call notebook,name,output name,extra arguments): run one notebook into RUN_DIR with PARAMS (tools/run.py:
+# only the keys the notebook declares reach it; a -p it does not declare is an error)
+notebook = $(BIN)/python tools/run.py $(PARAMS) $(RUN_DIR) --notebook $(1) --out $(2) $(3)
 
-.PHONY: setup run test sweep notebooks clean compute-curve compute-step backbone-curve reference-recipe ablations
+.PHONY: setup demo run full test sweep notebooks clean compute-curve compute-step backbone-curve reference-recipe ablations
 
 setup: $(STAMP)
 
@@ -37,18 +25,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (eegdm)" >/dev/null
 	@touch $@
 
+# The tiers (tools/run.py prints notebook n of N, the time elapsed and an estimate of what is left; then
+# tools/results.py writes RUN_DIR/RESULTS.md from the run's metrics, and publishes it: results/<tier>/, and for
+# `make run` with params/default.yaml the committed RESULTS.md and the README's generated blocks):
+#   make demo   notebooks 10 to 50 on a smaller corpus, one seed (params/demo.yaml, runs/demo)
+#   make run    the whole collection at the default scale, seeds 0-2 (params/default.yaml, runs/default)
+#   make full   the same with seeds 0-4 and the sections make run trims (tools/run.py FULL; runs/full)
+demo: setup
+	$(BIN)/python tools/run.py params/demo.yaml runs/demo --plan demo --seeds 0
+	$(BIN)/python tools/results.py runs/demo --publish
+
 run: setup
-	@mkdir -p $(RUN_DIR) && rm -f $(RUN_DIR)/timings.txt
-	@for nb in $(BEFORE_SWEEP); do $(call notebook,$$nb,$$nb,); done
-	@$(MAKE) --no-print-directory sweep PARAMS=$(PARAMS) RUN_DIR=$(RUN_DIR) SEEDS="$(SEEDS)"
-	@for nb in $(AFTER_SWEEP); do $(call notebook,$$nb,$$nb,); done
-	@$(call notebook,95_real_eeg,95_real_eeg_chbmit,$(CHBMIT))
-	@echo "total $$(awk '{s += $$2} END {print s}' $(RUN_DIR)/timings.txt) s"
+	$(BIN)/python tools/run.py $(PARAMS) $(RUN_DIR) --plan run --seeds $(SEEDS)
+	$(BIN)/python tools/results.py $(RUN_DIR) $(if $(filter params/default.yaml,$(PARAMS)),--publish,)
+
+full: setup
+	$(BIN)/python tools/run.py $(PARAMS) runs/full --plan full --seeds 0 1 2 3 4
+	$(BIN)/python tools/results.py runs/full
 
 # Notebook 40 once per seed, each into RUN_DIR/lft/seed_<N>
 sweep: setup
-	@mkdir -p $(RUN_DIR)
-	@for seed in $(SEEDS); do $(call notebook,40_finetune_lft,40_finetune_lft_seed$$seed,-p seed $$seed); done
+	@for seed in $(SEEDS); do $(call notebook,40_finetune_lft,40_finetune_lft_seed$$seed,-p seed $$seed) || exit 1; done
 
 # Pretraining compute curve (after `make run`): notebooks 20, 30 and 45 again with other numbers of
 # pretraining steps, each into RUN_DIR/compute/steps_<N> (figures there too), reusing RUN_DIR's
@@ -69,7 +66,7 @@ compute-step:
 	@$(call notebook,45_controls,45_controls,-p diagnose_variants False -p figures_dir ../$(RUN_DIR)/figures)
 	@$(MAKE) --no-print-directory compute-step-lft PARAMS=$(PARAMS) RUN_DIR=$(RUN_DIR) UNTRAINED=$(UNTRAINED)
 compute-step-lft:
-	@$(call notebook,40_finetune_lft,40_finetune_lft_seed0,-p seed 0 -p train_baseline False -p untrained_control $(UNTRAINED) $(LFT_ARGS) -p figures_dir ../$(RUN_DIR)/figures)
+	@$(call notebook,40_finetune_lft,40_finetune_lft_seed0,-p seed 0 -p train_baseline False -p untrained_control $(UNTRAINED) $(LFT_ARGS))
 UNTRAINED ?= False
 
 # Backbone width/depth curve (after `make run`): the same chain for other backbones (d_model x

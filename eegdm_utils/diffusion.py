@@ -61,3 +61,21 @@ def velocity(scheduler, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) 
 def x0_from_v(scheduler, x_t: torch.Tensor, v: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     a, s = _coefficients(scheduler, t, x_t)
     return a * x_t - s * v
+
+
+@torch.no_grad()
+def x0_error_by_step(model, scheduler, dataset, steps, n: int = 48, seed: int = 1) -> list[float]:
+    """Mean squared error of a v-prediction model's x_0 estimate at each diffusion step of ``steps``,
+    over ``n`` samples of ``dataset`` (items: x [1, L], channel index) with the same noise at every
+    step (drawn from ``seed``): how well the denoiser recovers the signal at each noise level."""
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(dataset), generator=gen)[:n]
+    xs = torch.stack([dataset[int(i)][0] for i in idx])  # [n, 1, L]
+    channels = torch.tensor([dataset[int(i)][1] for i in idx])
+    eps = torch.randn(xs.shape, generator=gen)
+    errors = []
+    for step in steps:
+        t = torch.full((len(xs),), int(step))
+        x_t = add_noise(scheduler, xs, eps, t)
+        errors.append(float(((x0_from_v(scheduler, x_t, model(x_t, t, channels), t) - xs) ** 2).mean()))
+    return errors

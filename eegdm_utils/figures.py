@@ -23,6 +23,30 @@ def style(formats=("png",), dpi: int = 110) -> None:
                          "svg.fonttype": "none", "svg.hashsalt": "eegdm", "pdf.fonttype": 42})
 
 
+# One colour per method family in every figure of the collection (tab10 colours): EEGDM red, its
+# untrained-backbone control grey, EEGNet blue, band powers green, the cache probes orange (pretrained)
+# and light orange (untrained), EEGFoundation purple; the self-supervised EEGDM of notebook 95 dark red.
+METHOD_COLORS = {
+    "EEGDM": "#d62728", "EEGDM, self-supervised": "#8c1c1c", "untrained backbone": "#7f7f7f",
+    "EEGNet": "#1f77b4", "band powers": "#2ca02c", "linear probe, pretrained": "#ff7f0e",
+    "linear probe, untrained": "#ffbb78", "EEGFoundation": "#9467bd", "EEGFoundation, no embedding": "#c5b0d5",
+}
+
+
+def method_color(method: str) -> str:
+    """The colour of ``method`` (a row name of any table here) in :data:`METHOD_COLORS`: the family it
+    belongs to, read from its name (controls first, so that "EEGDM, untrained backbone" is grey)."""
+    name = method.lower()
+    rules = (("no embedding", "EEGFoundation, no embedding"), ("eegfoundation", "EEGFoundation"),
+             ("linear probe", "linear probe, untrained" if "untrained" in name else "linear probe, pretrained"),
+             ("untrained", "untrained backbone"), ("band power", "band powers"), ("eegnet", "EEGNet"),
+             ("self-supervised", "EEGDM, self-supervised"), ("eegdm", "EEGDM"))
+    for key, family in rules:
+        if key in name:
+            return METHOD_COLORS[family]
+    raise ValueError(f"no colour for method {method!r}: add its family to eegdm_utils.figures.METHOD_COLORS")
+
+
 def plain_log_ticks(axis) -> None:
     """Label a log-scaled axis at 1, 2 and 5 times each power of ten in plain numbers (0.05, 0.1,
     0.2), without the 4x10^-1 labels matplotlib puts on every minor tick of a short range."""
@@ -46,7 +70,7 @@ def plot_montage(ax, x: np.ndarray, sfreq: float, spacing: float | None = None, 
 
     ``spacing`` (data units between traces; default from the data's spread, so a window on another
     scale is drawn at its own), ``span`` (s) shades the event, ``highlight`` colours one channel
-    (the annotated one). A scale bar sits in the right margin, outside the traces, labelled in uV.
+    (the annotated one). A scale bar sits in the right margin, outside the traces, labelled in µV.
     Returns the spacing used.
     """
     K, L = x.shape
@@ -71,7 +95,7 @@ def plot_montage(ax, x: np.ndarray, sfreq: float, spacing: float | None = None, 
     x_bar = t[-1] * 1.02
     ax.plot([x_bar, x_bar], [0.9 * spacing, 0.9 * spacing - bar], color="C0", lw=2, clip_on=False)
     microvolts = bar * unit_uv
-    label = f"{microvolts:,.0f} uV" if microvolts >= 1 else f"{microvolts:g} uV"
+    label = f"{microvolts:,.0f} µV" if microvolts >= 1 else f"{microvolts:g} µV"
     ax.text(x_bar + t[-1] * 0.01, 0.9 * spacing - bar / 2, label, rotation=90, ha="left", va="center", fontsize=6,
             color="C0", clip_on=False)
     return spacing
@@ -105,7 +129,7 @@ def plot_psd_by_class(freqs: np.ndarray, log_psd: dict[str, np.ndarray], title: 
         ax.plot(freqs, mean, color=f"C{i}", label=f"{name} (n={len(values)})")
         ax.fill_between(freqs, lo, hi, color=f"C{i}", alpha=0.12, lw=0)
     ax.set_xlabel("frequency (Hz)")
-    ax.set_ylabel("log10 power ((100 uV)^2/Hz)")
+    ax.set_ylabel("log10 power ((100 µV)^2/Hz)")
     ax.set_xlim(freqs[0], freqs[-1])
     ax.legend(fontsize=8, ncol=2)
     ax.set_title(title or "Power spectra by class")
@@ -148,4 +172,62 @@ def plot_confusion(matrix: np.ndarray, class_names, title: str = "", normalize: 
     ax.set_xlabel("predicted")
     ax.set_ylabel("true class (lines)" if normalize else "true class")
     ax.set_title(title or ("Confusion matrix (row-normalised)" if normalize else "Confusion matrix"))
+    return fig
+
+
+def plot_metric_bars(table, results, label_fractions, chance: dict[str, float], metrics=("kappa", "balanced_accuracy"),
+                     title: str = ""):
+    """Test metrics per method and label fraction: a bar for the mean over seeds with the population std,
+    a dot for each seed (readouts: their one fit), and the chance level as a dashed line on top.
+    ``table`` is :func:`eegdm_utils.report.summary_table`'s output, ``results`` its input rows (×1, not ×100);
+    ``chance`` maps a metric to its chance level ×100. Two panels fit a 7-inch column."""
+    import matplotlib.pyplot as plt
+
+    methods = list(dict.fromkeys(table["method"]))
+    fig, axes = plt.subplots(len(label_fractions), len(metrics), squeeze=False, sharey="row",
+                             figsize=(7.0, (0.9 + 0.32 * len(methods)) * len(label_fractions)))
+    for row, fraction in enumerate(label_fractions):
+        part = table[table["labels"] == f"{fraction:.0%}"].set_index("method").reindex(methods)
+        y = np.arange(len(methods))
+        for ax, m in zip(axes[row], metrics):
+            ax.barh(y, part[f"{m}_mean"], xerr=part[f"{m}_std"], capsize=2, color=[method_color(x) for x in methods],
+                    error_kw={"lw": 0.8})
+            for i, name in enumerate(methods):
+                values = 100 * results[(results["method"] == name) & (results["label_fraction"] == fraction)][m].to_numpy()
+                ax.scatter(values, np.full(len(values), i) + np.linspace(-0.18, 0.18, len(values)), color="k", s=7,
+                           zorder=3, label="one seed" if i == 0 else None)
+            if m in chance:
+                ax.axvline(chance[m], color="k", ls="--", lw=1, zorder=4, label=f"chance ({chance[m]:.3g})")
+                ax.set_xlim(left=min(ax.get_xlim()[0], chance[m] - 5))  # the line stays off the axis
+            ax.set_xlabel(f"test {m.replace('_', ' ')} ×100")
+            ax.set_title(f"{fraction:.0%} of the training labels", fontsize=9)
+        axes[row, 0].set_yticks(y, methods, fontsize=8)
+        axes[row, 0].invert_yaxis()
+    handles, labels = axes[0, -1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.04 / len(label_fractions), 1, 1))  # room for the legend below the panels
+    return fig
+
+
+def plot_per_subject(frame, methods: list[str], chance: float, title: str, xlabel: str = "test subject"):
+    """Test accuracy per subject (``frame``: columns method, subject, accuracy in [0, 1]), one bar per
+    method in its colour, with the chance level as a dashed line."""
+    import matplotlib.pyplot as plt
+
+    subjects = sorted(frame["subject"].unique())
+    fig, ax = plt.subplots(figsize=(7.0, 4.8))
+    width = 0.8 / len(methods)
+    for j, method in enumerate(methods):
+        part = frame[frame["method"] == method].set_index("subject").reindex(subjects)
+        ax.bar(np.arange(len(subjects)) + (j - (len(methods) - 1) / 2) * width, 100 * part["accuracy"], width,
+               color=method_color(method), label=method)
+    ax.axhline(100 * chance, color="k", ls="--", lw=1, label=f"chance ({100 * chance:.0f}%)")
+    ax.set(xticks=np.arange(len(subjects)), ylim=(0, 105), ylabel="test accuracy (%)", xlabel=xlabel)
+    ax.set_xticklabels(subjects, rotation=0 if len(subjects) <= 6 else 45, ha="center" if len(subjects) <= 6 else "right",
+                       fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.045 * ((len(methods) + 2) // 2), 1, 1))  # the legend below, clear of the axis label
     return fig

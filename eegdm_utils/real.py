@@ -301,3 +301,59 @@ def readout_scores(features: dict, view, n_classes: int, c_grid=None) -> tuple[n
     scores = np.full((len(features["test"]), n_classes), -1.0e9)  # classes absent from training
     scores[:, readout.model.classes_] = readout.log_proba(features["test"])
     return scores, {"class_weight": "balanced", "C": fitted.C, "val_kappa": fitted.val["kappa"]}
+
+
+def best_class_weighting(fit, train_labels: np.ndarray, class_weights, n_classes: int) -> tuple[np.ndarray, dict]:
+    """Fit once per cross-entropy weighting in ``class_weights`` ("none", "balanced") and keep the fit
+    with the better validation kappa. ``fit(weight)`` returns (validation kappa, test scores). With the
+    classes equally frequent in training, "balanced" weights are all 1: that fit is the unweighted one
+    and is not made twice. Returns (test scores, {"class_weight", "val_kappa"})."""
+    counts = np.bincount(train_labels, minlength=n_classes)
+    same = "none" in class_weights and len(set(counts[counts > 0].tolist())) == 1
+    fits = {w: fit(w) for w in class_weights if not (w == "balanced" and same)}
+    chosen = max(fits, key=lambda w: fits[w][0])
+    return fits[chosen][1], {"class_weight": chosen, "val_kappa": fits[chosen][0]}
+
+
+# notebook 95's routes, each with its row name in the tables and figures
+ROUTES = {
+    "transfer": "EEGDM, transfer (simulated-corpus backbone)",
+    "self-supervised": "EEGDM, self-supervised on the fold's training subjects",
+    "untrained": "EEGDM, untrained backbone (control)",
+    "probe": "linear probe, transfer backbone's latents",
+    "band_power": "band powers + logistic regression",
+    "eegnet": "EEGNet (supervised, raw windows)",
+    "foundation": "EEGFoundation (min-max tokens, released head)",
+}
+
+
+def make_folds(store, split_by: str, n_folds: int, fold_seed: int, test_subjects, val_fraction: float,
+               split_seed: int, window_seconds: float) -> tuple[list[dict], str]:
+    """The evaluation splits of a store's windows and a sentence naming the protocol: one split with
+    ``test_subjects``; else ``n_folds`` subject-wise folds (subjects dealt with ``fold_seed``; validation
+    subjects from each fold's training subjects); or, with ``split_by="time"``, ``n_folds`` blocks of
+    each recording (:func:`time_split`)."""
+    window_subject = window_subjects(store)
+    subjects = sorted(set(window_subject.tolist()))
+    if test_subjects:
+        return ([subject_split(window_subject, test_subjects, val_fraction, split_seed)],
+                "one split, test subjects " + ", ".join(test_subjects))
+    if split_by == "subject":
+        return ([subject_split(window_subject, group, val_fraction, split_seed + f)
+                 for f, group in enumerate(subject_folds(subjects, n_folds, fold_seed))], f"{n_folds}-fold subject-wise")
+    if split_by != "time":
+        raise ValueError(f"split_by must be 'subject' or 'time', not {split_by!r}")
+    window_file, window_start = store.array("train", "window_file"), store.array("train", "window_start")
+    return ([time_split(window_file, window_start, n_folds, f, window_seconds) for f in range(n_folds)],
+            f"{n_folds} time blocks per recording ({len(subjects)} subject{'s' if len(subjects) > 1 else ''})")
+
+
+def fold_table(results):
+    """Mean ± population std ×100 over folds per method (balanced accuracy, AUROC, kappa), the folds in
+    which a model predicted one class for every test window, and the class weightings chosen."""
+    def spread(v):
+        return f"{100 * v.mean():.1f} ± {100 * v.std(ddof=0):.1f}"
+    return results.groupby("method", sort=False).agg(
+        bacc=("balanced_accuracy", spread), auroc=("auroc", spread), kappa=("kappa", spread),
+        collapsed=("predicted_classes", lambda v: f"{int((v == 1).sum())}/{len(v)}"),
+        class_weight=("class_weight", lambda v: ", ".join(f"{k} {n}" for k, n in v.value_counts().items())))

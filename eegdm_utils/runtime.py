@@ -52,7 +52,15 @@ def progress_enabled() -> bool:
 
 
 def progress(iterable: Iterable | None = None, **kwargs):
-    """``tqdm.auto`` bar that stays quiet when progress is disabled."""
+    """A progress bar that stays quiet when progress is disabled: ``tqdm.auto``'s (a widget in
+    JupyterLab), or with ``EEGDM_PROGRESS=text`` plain text on stderr at most every 10 s, which
+    ``tools/run.py`` streams to the terminal while papermill runs the notebook."""
+    if os.environ.get("EEGDM_PROGRESS", "").strip().lower() == "text":
+        import sys
+
+        from tqdm import tqdm as text_tqdm
+
+        return text_tqdm(iterable, file=sys.stderr, mininterval=10.0, **kwargs)
     from tqdm.auto import tqdm
 
     return tqdm(iterable, disable=not progress_enabled(), **kwargs)
@@ -61,7 +69,9 @@ def progress(iterable: Iterable | None = None, **kwargs):
 SCALES = {
     "smoke": "the smoke scale (this notebook's defaults, a minute or two): a check that everything runs, "
              "not a result; the committed outputs are this scale",
-    "default": "the default scale (params/default.yaml, `make run`): the README's numbers",
+    "demo": "the demo scale (params/demo.yaml, `make demo`): a first result in about ten minutes",
+    "default": "the default scale (params/default.yaml, `make run`): the numbers of RESULTS.md",
+    "full": "the default scale with every seed and sweep (`make full`)",
     "paper": "the paper's scale (params/paper.yaml; meant for a GPU)",
 }
 

@@ -70,6 +70,8 @@ def make_trainer(scale: ScaleConfig, log_dir: str | os.PathLike, name: str, max_
     from .runtime import keep_freed_memory, progress_enabled
 
     keep_freed_memory()
+    if os.environ.get("EEGDM_PROGRESS", "").strip().lower() == "text" and (progress is None or progress):
+        callbacks = [*callbacks, text_progress_bar()]
 
     return L.Trainer(
         accelerator=scale.accelerator, devices=scale.devices, strategy=scale.strategy,
@@ -81,6 +83,25 @@ def make_trainer(scale: ScaleConfig, log_dir: str | os.PathLike, name: str, max_
         enable_model_summary=False, num_sanity_val_steps=0, use_distributed_sampler=False,
         deterministic=False, **kwargs,
     )
+
+
+def text_progress_bar():
+    """Lightning's progress bar as plain text on stderr, at most every 10 s, without the validation
+    bars: what ``tools/run.py`` streams from a notebook that papermill runs (``EEGDM_PROGRESS=text``;
+    Lightning's own bar is a widget inside a kernel, which papermill cannot show)."""
+    import sys
+
+    from lightning.pytorch.callbacks import TQDMProgressBar
+    from tqdm import tqdm
+
+    class TextProgressBar(TQDMProgressBar):
+        def init_train_tqdm(self):
+            return tqdm(desc=self.train_description, file=sys.stderr, mininterval=10.0, leave=False, smoothing=0)
+
+        def init_validation_tqdm(self):
+            return tqdm(disable=True)
+
+    return TextProgressBar()
 
 
 def read_csv_log(log_dir: str | os.PathLike, name: str):

@@ -22,7 +22,8 @@ def code_cells(notebook: Path, parameters: bool) -> list[dict]:
             if c["cell_type"] == "code" and ("parameters" in c.get("metadata", {}).get("tags", [])) == parameters]
 
 
-def parameters(notebook: Path) -> dict[str, str]:
+def declarations(notebook: Path) -> dict[str, tuple[str, object, str]]:
+    """name -> (declared type, default value, comment) of the notebook's parameters cell."""
     cells = code_cells(notebook, parameters=True)
     assert len(cells) == 1, f"{notebook.name}: expected one cell tagged parameters, found {len(cells)}"
     declared = {}
@@ -32,16 +33,62 @@ def parameters(notebook: Path) -> dict[str, str]:
         node = ast.parse(line).body[0]
         assert isinstance(node, ast.AnnAssign), f"{notebook.name}: not 'name: type = value': {line!r}"
         assert "#" in line, f"{notebook.name}: parameter without a comment saying what it means: {line!r}"
-        declared[node.target.id] = node.annotation.id
+        declared[node.target.id] = (node.annotation.id, ast.literal_eval(node.value), line.split("#", 1)[1].strip())
     return declared
 
 
-ALL = {nb.stem: parameters(nb) for nb in NOTEBOOKS}
+DECLARED = {nb.stem: declarations(nb) for nb in NOTEBOOKS}
+ALL = {nb: {name: d[0] for name, d in declared.items()} for nb, declared in DECLARED.items()}
 
 
-def test_every_notebook_has_run_and_figure_folders():
+def default_conflicts(declared: dict[str, dict]) -> dict[str, dict]:
+    """Names declared by several notebooks with different defaults: {name: {notebook: default}}."""
+    seen: dict[str, dict] = {}
+    for nb, params in declared.items():
+        for name, (_, default, _) in params.items():
+            seen.setdefault(name, {})[nb] = default
+    return {name: by_nb for name, by_nb in seen.items() if len({json.dumps(v) for v in by_nb.values()}) > 1}
+
+
+def test_a_name_shared_by_notebooks_has_one_default():
+    conflicts = default_conflicts(DECLARED)
+    assert not conflicts, f"one name, several defaults (rename where the meanings differ): {conflicts}"
+
+
+def test_the_shared_default_check_catches_a_planted_conflict():
+    planted = {nb: dict(params) for nb, params in DECLARED.items()}
+    kind, _, comment = planted["95_real_eeg"]["pretrain_lr"]
+    planted["95_real_eeg"]["pretrain_lr"] = (kind, 1.0e-3, comment)  # 20 declares 2.0e-3
+    assert set(default_conflicts(planted)) == {"pretrain_lr"}
+
+
+@pytest.mark.parametrize("path", PARAM_FILES, ids=lambda p: p.name)
+def test_every_key_of_a_parameter_file_has_a_comment(path):
+    bare = [line for line in path.read_text().splitlines()
+            if line and not line.startswith((" ", "#")) and "#" not in line]
+    assert not bare, f"{path.name}: keys without a comment saying what they set: {bare}"
+
+
+def test_a_parameter_override_that_the_notebook_does_not_declare_stops_the_run():
+    import sys
+
+    sys.path.insert(0, str(REPO / "tools"))
+    from run import notebook_parameters
+
+    notebook = REPO / "notebooks" / "95_real_eeg.ipynb"
+    with pytest.raises(SystemExit, match="95_real_eeg.ipynb: no parameter named notch_freq"):
+        notebook_parameters(notebook, {}, {"notch_freq": 60.0})  # 95's mains is real_notch_freq
+    params = yaml.safe_load((REPO / "params" / "default.yaml").read_text())
+    passed = notebook_parameters(notebook, params, {"real_notch_freq": 60.0})
+    assert set(passed) <= set(ALL["95_real_eeg"]) and passed["real_notch_freq"] == 60.0
+    assert "notch_freq" in params and "notch_freq" not in passed  # the simulated corpus's mains stays with notebook 10
+
+
+def test_every_notebook_has_a_run_folder_and_a_figures_folder_where_it_saves_figures_outside_it():
     for name, declared in ALL.items():
-        assert {"run_dir", "figures_dir"} <= set(declared), name
+        code = "\n".join("".join(c["source"]) for c in code_cells(REPO / "notebooks" / f"{name}.ipynb", parameters=False))
+        assert "run_dir" in declared, name
+        assert ("figures_dir" in declared) == ("Path(figures_dir)" in code), f"{name}: figures_dir declared but unused, or used undeclared"
 
 
 @pytest.mark.parametrize("path", PARAM_FILES, ids=lambda p: p.name)
@@ -120,3 +167,10 @@ def test_every_notebook_that_runs_a_model_honours_the_accelerator_parameter(note
 def test_accelerator_is_the_only_device_parameter():
     names = {key for declared in ALL.values() for key in declared if "device" in key and key != "devices"}
     assert not names, f"a second device parameter besides accelerator: {sorted(names)}"
+
+
+def test_paper_configuration_sets_every_parameter_unless_the_notebook_declares_it_scale_free():
+    paper = yaml.safe_load((REPO / "params" / "paper.yaml").read_text())
+    unset = [f"{nb}: {name}" for nb, params in DECLARED.items() for name, (_, _, comment) in params.items()
+             if name not in paper and not comment.endswith("(any scale)")]
+    assert not unset, f"params/paper.yaml leaves these at their smoke defaults (set them, or end the notebook's comment with '(any scale)'): {unset}"

@@ -133,6 +133,17 @@ class MaskedEEGModel(nn.Module):
         return (per_token * mask).sum() / mask.sum()
 
 
+def store_segments(store, n_segments: int, n_samples: int, sfreq_out: float, seed: int) -> np.ndarray:
+    """:func:`corpus_segments` drawn from an EEG store's training and validation windows (never its
+    test split), ``n_segments`` in all, shared between the splits in proportion to their size."""
+    splits = [s for s in ("train", "val") if store.meta["shapes"][s][0]]
+    sizes = np.array([store.meta["shapes"][s][0] for s in splits])
+    counts = np.round(n_segments * sizes / sizes.sum()).astype(int)
+    return np.concatenate([corpus_segments(store.windows(s), int(n), n_samples, store.meta["preprocess"]["sfreq"], sfreq_out,
+                                           seed=seed + k, usable=store.present(s).all(axis=1))
+                           for k, (s, n) in enumerate(zip(splits, counts))])
+
+
 def corpus_segments(windows: np.ndarray, n_segments: int, n_samples: int, sfreq_in: float, sfreq_out: float,
                     seed: int, usable: np.ndarray | None = None) -> np.ndarray:
     """Random segments of a multichannel corpus [U, K, T] resampled to ``sfreq_out`` and
@@ -201,3 +212,23 @@ def load_encoder(path, hint: str = "") -> tuple[MaskedEEGModel, dict]:
     model = MaskedEEGModel(config)
     model.load_state_dict(payload["states"]["model"])
     return model, payload
+
+
+@torch.no_grad()
+def token_features(encoder: "MaskedEEGModel", eeg: np.ndarray, device="cpu", batch: int = 512) -> np.ndarray:
+    """The encoder's tokens of every trial of ``eeg`` [N, C, T], flattened: [N, tokens x dim]."""
+    x = torch.from_numpy(eeg).to(device)
+    return torch.cat([encoder.encode(x[i:i + batch]).flatten(1) for i in range(0, len(x), batch)]).cpu().numpy()
+
+
+def probe_accuracy(train_features: np.ndarray, train_labels: np.ndarray, val_features: np.ndarray,
+                   val_labels: np.ndarray, C: float = 0.01) -> float:
+    """Validation accuracy of a standardised, L2-regularised logistic regression (the linear probe of
+    notebook 80's representations)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=300))
+    clf.fit(train_features, train_labels)
+    return float(clf.score(val_features, val_labels))

@@ -65,3 +65,28 @@ def fit_foundation_classifier(net, train_set, val_set, config: FinetuneConfig, o
     groups = no_decay_groups(net, config.weight_decay)
     describe = {"model": "foundation", "head": asdict(net.head.config)}
     return fit_classifier(net, train_set, val_set, config, groups, out_dir, n_classes, scale=scale, describe=describe)
+
+
+@torch.no_grad()
+def window_scores(model, windows: np.ndarray, embeddings: np.ndarray, present: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Class scores of every window ([U, C]) from its signal [U, K, L] (NaN for a missing channel) and
+    its channel embeddings [U, K, H]."""
+    out = []
+    for i in range(0, len(embeddings), batch):
+        x = torch.from_numpy(np.nan_to_num(np.asarray(windows[i:i + batch], dtype=np.float32)))
+        out.append(model((x, torch.from_numpy(embeddings[i:i + batch])), torch.from_numpy(present[i:i + batch])).numpy())
+    return np.concatenate(out)
+
+
+def fit_foundation_head(encoder, tokenizer, head, view, embeddings: dict, finetune: FinetuneConfig, out_dir, scale,
+                        samples: int | None = None):
+    """The released head on a frozen encoder, trained on ``view``'s training split with the channel
+    embeddings of each split (``embeddings[split]``: [U, K, H], in ``view``'s window order); returns
+    (best validation kappa, class scores of every test window [U, C])."""
+    from .model import FoundationClassifier
+
+    sets = {s: EmbeddedLines(view, s, embeddings[s]) for s in ("train", "val")}
+    net = FoundationClassifier(encoder, tokenizer, head, samples=samples)
+    module, _, best = fit_foundation_classifier(net, sets["train"], sets["val"], finetune, out_dir, head.n_classes, scale)
+    scores = window_scores(module.ema.ema_model.eval(), view.windows("test"), embeddings["test"], view.present("test"))
+    return float(best.best_model_score), scores

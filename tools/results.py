@@ -1,0 +1,487 @@
+"""Write RESULTS.md from a run's metrics: results are generated, never typed.
+
+    python tools/results.py RUN_DIR              # RUN_DIR/RESULTS.md (+ RUN_DIR/results.json)
+    python tools/results.py RUN_DIR --publish    # also results/<tier>/; for `make run` RESULTS.md and the README's blocks
+    python tools/results.py RUN_DIR --check      # fail when RESULTS.md or the README's blocks disagree with RUN_DIR
+    python tools/results.py --check-committed    # fail when they differ from the committed results/run/
+
+Every table is computed from the files the notebooks wrote (``metrics.json`` of notebooks 10 to 95,
+``timings.json`` and ``run_info.json`` of tools/run.py), with the functions notebook 50 uses, and
+rendered with the commit, CPU and date of that run. A section whose notebook did not run is left
+out and named at the end; so is every sweep (``make ablations``, ``make compute-curve`` ...) that
+has not written its results into this run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tools"))  # compute_curve, for the sweeps' tables
+
+from eegdm_utils.report import (  # noqa: E402
+    EEGDM, FOUNDATION_METHODS, METRICS, PAPER_TUEV, REQUIRED_METHODS, collect_control_results,
+    collect_foundation_results, collect_seed_results, recall_table, summary_table, target_checks)
+
+HEADLINE_START = "<!-- results:headline (tools/results.py writes this block) -->"
+METRIC_NAMES = {"kappa": "kappa", "balanced_accuracy": "balanced accuracy", "weighted_f1": "weighted F1"}
+
+# One line per figure: what to look for. Figures that a run did not make are left out.
+FIGURES = {
+    "10_data_prep/class_examples.png": "One 5-s window per class on the TCP montage, in µV: spikes, periodic discharges, eye movements, artefacts, background.",
+    "10_data_prep/class_psd.png": "Power spectra per class: the classes overlap in spectrum, so band powers alone cannot separate them all.",
+    "20_pretrain_ssmdp/loss_curves.png": "The SSMDP's v-prediction loss falls and flattens; validation follows training (no overfitting).",
+    "20_pretrain_ssmdp/denoising_error.png": "At every noise level the trained denoiser's x0 error is below the untrained network's.",
+    "30_cache_latents/latent_activity.png": "The cached gate std per layer and channel for one window of each class: the LFT's input.",
+    "45_controls/where_the_information_is.png": "Probe kappa per layer and per 1-s pool: the event is in the cache, most of it in the event's own second.",
+    "50_report/eegdm_vs_baseline.png": "Every method's test metrics (bars: mean, dots: seeds, dotted: chance); compare EEGDM with its untrained control and band powers.",
+    "50_report/confusion.png": "Where EEGDM errs, pooled over seeds: read the rare classes' rows (SPSW, EYEM) against band powers'.",
+    "70_generation/generated_vs_real.png": "Generated 22-channel EEG beside real recordings on one µV scale.",
+    "70_generation/psd_by_group.png": "Spectra of generated and real EEG per channel group: the trained model follows the real shape, the untrained one does not.",
+    "80_eeg_encoder_pretrain/block_design_pitfall.png": "A block-design recording decodes the class from a slow drift alone; leave-block-out evaluation exposes it.",
+    "80_eeg_encoder_pretrain/masked_reconstruction.png": "Stage A: a validation trial with 75% of its tokens hidden, and the encoder's reconstruction.",
+    "85_eeg_to_image/reconstructions.png": "Test stimuli and reconstructions from single EEG trials, per method, beside the shuffled-EEG control.",
+    "85_eeg_to_image/metrics.png": "Identification scores per method next to its shuffled-EEG control and chance.",
+    "85_eeg_to_image/dreamdiffusion_learning_curve.png": "DreamDiffusion's validation loss with and without the EEG context over fine-tuning: the EEG tokens add nothing the generator uses.",
+    "90_foundation_baseline/tokens.png": "Min-max tokens keep a channel's shape and lose its amplitude; amplitude tokens keep both within their range.",
+    "90_foundation_baseline/comparison.png": "EEGFoundation's rows beside EEGDM and the baselines on test kappa.",
+    "95_real_eeg/eegmat_per_subject.png": "Real EEG, rest vs mental arithmetic: accuracy per test subject; the spread between subjects dominates.",
+    "95_real_eeg/chbmit_per_subject.png": "The CHB-MIT excerpt, seizure vs not: one patient, split into time blocks (within-recording separability).",
+}
+SWEEPS = {
+    "ablations/results.csv": "make ablations (notebook 60: the paper's ablation tables)",
+    "compute": "make compute-curve (more or less pretraining)",
+    "backbone": "make backbone-curve (other backbone sizes)",
+    "recipe": "make reference-recipe (the reference's LFT settings)",
+}
+
+
+def read(path: Path):
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def table(caption: str, columns: list[str], rows: list[list]) -> dict:
+    return {"caption": caption, "columns": columns, "rows": [[str(c) for c in r] for r in rows]}
+
+
+def pm(mean: float, std: float, digits: int = 2) -> str:
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+# --- sections: each reads one notebook's files and returns a section, or None when it did not run ---
+
+def classification(run: Path) -> dict | None:
+    if not (run / "lft").exists() or not (run / "controls" / "metrics.json").exists():
+        return None
+    import pandas as pd
+
+    foundation = collect_foundation_results(run)
+    results = pd.concat([collect_seed_results(run / "lft"), collect_control_results(run),
+                         *([] if foundation is None else [foundation])], ignore_index=True)
+    order = {m: i for i, m in enumerate(REQUIRED_METHODS + FOUNDATION_METHODS)}
+    results = results.sort_values(["label_fraction", "method"], key=lambda c: -c if c.name == "label_fraction"
+                                  else c.map(order), kind="stable").reset_index(drop=True)
+    fractions = sorted(set(results["label_fraction"]), reverse=True)
+    summary = summary_table(results)
+    fit_once = set(results.loc[results.seed.isna(), "method"])
+    class_names = read(run / "controls" / "metrics.json")["class_names"]
+    seeds = sorted(results["seed"].dropna().astype(int).unique().tolist())
+    main = table(f"Test metrics ×100, mean ± population std over seed{'s' if len(seeds) > 1 else ''} "
+                 f"{', '.join(map(str, seeds))} (readouts: one fit). "
+                 f"Chance: kappa 0, balanced accuracy {100 / len(class_names):.2f}.",
+                 ["method", "labels", "seeds", *METRIC_NAMES.values()],
+                 [[r.method, r.labels, "fit once" if r.method in fit_once else r.seeds,
+                   *(f"{getattr(r, m + '_mean'):.2f}" if r.method in fit_once else getattr(r, m) for m in METRICS)]
+                  for r in summary.itertuples()])
+    recalls = recall_table(results, class_names)
+    support = np.sum(results[results.method == EEGDM]["confusion"].iloc[0], axis=1)
+    recall = table("Per-class test recall, mean over seeds. Test lines per class: "
+                   + ", ".join(f"{c} {n}" for c, n in zip(class_names, support.tolist())) + ".",
+                   ["method", "labels", *class_names],
+                   [[r["method"], r["labels"], *(f"{r[c]:.2f}" for c in class_names)] for _, r in recalls.iterrows()])
+    tables = [main, recall]
+    if set(REQUIRED_METHODS) <= set(results["method"]):
+        checks = target_checks(summary, recalls, fractions)
+        held = int((checks["holds"] == True).sum())  # noqa: E712 ("not assessed" is neither)
+        tables.append(table(f"The claims notebook 50 checks, decided from the rows above: {held} of {len(checks)} hold "
+                            "(margins against the larger seed std; fewer than 3 seeds: not assessed).",
+                            ["labels", "claim", "measured", "holds"],
+                            [[c.labels, c.claim, c.measured, c.holds] for c in checks.itertuples()]))
+    tables.append(table("The paper's TUEV numbers (real recordings, full-size models) for scale, not for comparison: "
+                        "the simulated corpus is not TUEV.", ["method (paper, TUEV)", *METRIC_NAMES.values()],
+                        [[name, *(f"{v:.2f}" for v in values)] for name, values in PAPER_TUEV.items()]))
+    return {"title": "Classification: EEGDM beside its baselines and controls (notebooks 40, 45, 50, 90)",
+            "tables": tables, "figures": ["50_report/eegdm_vs_baseline.png", "50_report/confusion.png"],
+            "headline": main}
+
+
+def pipeline(run: Path) -> dict | None:
+    m = read(run / "metrics.json") or {}
+    if "data_prep" not in m or "pretrain" not in m:
+        return None
+    d, p = m["data_prep"], m["pretrain"]
+    splits = ("train", "val", "test")
+    rows = [["annotation lines (train / validation / test)", " / ".join(f"{d['n_faithful'][k]:,}" for k in splits)],
+            ["single-channel pretraining windows (train / validation)", " / ".join(f"{d['n_pretrain'][k]:,}" for k in splits[:2])],
+            ["SSMDP parameters", f"{p['n_params']:,}"], ["pretraining steps", f"{p['steps']:,}"],
+            ["validation v-loss (EMA), end of pretraining", f"{p['final_val_loss']:.4f}"],
+            ["x0 error, trained / untrained network", f"{p['x0_mse_trained']:.4f} / {p['x0_mse_untrained']:.4f}"]]
+    if "cache" in m:
+        rows.append(["cache: largest float16 error of a latent", f"{m['cache']['float16_max_abs_error']:.1e}"])
+    return {"title": "The data and the backbone (notebooks 10, 20, 30)",
+            "tables": [table(f"The corpus ({d['source']}, {d['n_recordings']} recordings) and the pretrained backbone.", ["", "this run"], rows)],
+            "figures": ["10_data_prep/class_examples.png", "10_data_prep/class_psd.png", "20_pretrain_ssmdp/loss_curves.png",
+                        "20_pretrain_ssmdp/denoising_error.png", "30_cache_latents/latent_activity.png"]}
+
+
+def diagnostics(run: Path) -> dict | None:
+    controls = read(run / "controls" / "metrics.json")
+    if not controls or not controls.get("where"):
+        return None
+    cells: dict[tuple, dict] = {}
+    for w in controls["where"]:
+        cells.setdefault((w["axis"], w["index"]), {})[w["backbone"]] = w
+    backbones = [b for b in ("pretrained", "untrained") if any(b in c for c in cells.values())]
+    rows = [[f"{axis} {index}", *(f"{100 * c[b]['val_kappa']:.1f} / {100 * c[b]['kappa']:.1f}" if b in c else ""
+                                  for b in backbones)] for (axis, index), c in cells.items()]
+    tables = [table("Where the event is in the cache: a linear probe on one backbone layer or one 1-s pool of the "
+                    f"cache (pool {controls['event_pool']} holds the event), all training labels; validation / test "
+                    "kappa ×100.", ["probe on", *(f"{b} backbone" for b in backbones)], rows)]
+    if controls.get("variants"):
+        tables.append(table("Which latent of the pretrained backbone: the same probe on the gate or the filter, its std or "
+                            "its mean over each pool (all labels; validation / test kappa ×100).",
+                            ["latent", "validation / test kappa"],
+                            [[f"{v['query']} {v['reduction']}", f"{100 * v['val_kappa']:.1f} / {100 * v['kappa']:.1f}"]
+                             for v in controls["variants"]]))
+    return {"title": "Where the information is (notebook 45)", "tables": tables,
+            "figures": ["45_controls/where_the_information_is.png"]}
+
+
+def foundation(run: Path) -> dict | None:
+    metrics = read(run / "foundation" / "metrics.json")
+    if not metrics:
+        return None
+    pre = metrics["pretraining"]
+    rows = [[name, f"{info['parameters']:,}", info.get("steps", ""), f"{info['final_val_acc']:.3f}", f"{info['unigram_accuracy']:.3f}"]
+            for name, info in pre.items()]
+    readouts = [[name, f"{100 * r['val_kappa']:.1f}", f"{100 * r['kappa']:.1f}"] for name, r in metrics["readouts"].items()]
+    return {"title": "EEGFoundation: what its encoder learns (notebook 90)",
+            "tables": [table("Masked-token pretraining: validation accuracy against always predicting the most frequent token.",
+                             ["tokenizer", "encoder parameters", "steps", "masked-token accuracy", "unigram baseline"], rows),
+                       table("The same logistic readout on EEGFoundation's inputs and embeddings (kappa ×100).",
+                             ["readout on", "validation kappa", "test kappa"], readouts)],
+            "figures": ["90_foundation_baseline/tokens.png", "90_foundation_baseline/comparison.png"]}
+
+
+def real_eeg(run: Path) -> dict | None:
+    folders = sorted(p.parent for p in (run / "real").glob("*/metrics.json"))
+    if not folders:
+        return None
+    tables, figures = [], []
+    for folder in folders:
+        m = read(folder / "metrics.json")
+        by_method: dict[str, list] = {}
+        for r in m["results"]:
+            by_method.setdefault(r["method"], []).append(r)
+        n_classes = len(m["class_names"])
+        rows = []
+        for method, rs in by_method.items():
+            cells = [pm(100 * np.mean([r[k] for r in rs]), 100 * np.std([r[k] for r in rs]), 1)
+                     for k in ("balanced_accuracy", "auroc", "kappa")]
+            rows.append([method, *cells, f"{sum(r['predicted_classes'] == 1 for r in rs)}/{len(rs)}"])
+        windows = sum(sum(c.values()) for c in m["windows_per_subject_and_class"].values())
+        tables.append(table(f"{folder.name} ({', '.join(m['class_names'])}; {m['protocol']}; {windows} windows): test ×100, "
+                            f"mean ± std over folds; chance: balanced accuracy {100 / n_classes:.1f}, AUROC 50, kappa 0; "
+                            "collapsed: folds where the model predicted one class for every window.",
+                            ["method", "balanced accuracy", "AUROC", "kappa", "collapsed"], rows))
+        figures.append(f"95_real_eeg/{folder.name}_per_subject.png")
+    return {"title": "Real EEG (notebook 95, the recordings shipped in data/real)", "tables": tables, "figures": figures}
+
+
+def generation(run: Path) -> dict | None:
+    gen = (read(run / "metrics.json") or {}).get("generation")
+    if not gen:
+        return None
+    columns = [c for c in next(iter(gen["table"].values())) if c != "seconds"]
+    rows = [[name, *(f"{v[c]:.3f}" for c in columns)] for name, v in gen["table"].items()]
+    return {"title": "Generation: the SSMDP as a generative model (notebook 70)",
+            "tables": [table(f"Distances of generated to real EEG over {gen['n_recordings']} recordings (lower is closer); "
+                             "'real vs real' is the floor.", ["samples", *columns], rows)],
+            "figures": ["70_generation/generated_vs_real.png", "70_generation/psd_by_group.png"]}
+
+
+def eeg_to_image(run: Path) -> dict | None:
+    e2i = (read(run / "metrics.json") or {}).get("eeg_to_image")
+    if not e2i:
+        return None
+    metrics = list(next(iter(e2i["summary"].values())))
+    rows = [[name, *(f"{v[m]['mean']:.3f}" + ("" if v[m]["std"] is None else f" ± {v[m]['std']:.3f}") for m in metrics)]
+            for name, v in e2i["summary"].items()]
+    chance = ", ".join(f"{k} {v:.3f}" for k, v in e2i["chance"].items()) if isinstance(e2i["chance"], dict) else e2i["chance"]
+    tables = [table(f"{e2i['test_images']} test images, seeds {', '.join(map(str, e2i['seeds']))} (mean ± std over seeds). "
+                    f"Chance: {chance}. The judge classifies test images at {e2i['judge_test_accuracy']:.3f}.",
+                    ["method", *metrics], rows)]
+    if e2i.get("ablations"):
+        am = list(next(iter(e2i["ablations"].values())))
+        tables.append(table("Ablations of the structure-guided model (mean over the ablation seeds).", ["variant", *am],
+                            [[n, *(f"{v[m]:.3f}" for m in am)] for n, v in e2i["ablations"].items()]))
+    return {"title": "EEG-to-image (notebooks 80, 85: simulated visual EEG of 8×8 digits)", "tables": tables,
+            "figures": ["80_eeg_encoder_pretrain/block_design_pitfall.png", "80_eeg_encoder_pretrain/masked_reconstruction.png",
+                        "85_eeg_to_image/reconstructions.png", "85_eeg_to_image/metrics.png",
+                        "85_eeg_to_image/dreamdiffusion_learning_curve.png"]}
+
+
+def frame_rows(frame, columns: list[str], x100: tuple = ()) -> list[list[str]]:
+    """A DataFrame's rows as table cells: ``x100`` columns as kappa-style ×100 numbers with one decimal."""
+    return [[f"{100 * r[c]:.1f}" if c in x100 else str(r[c]) for c in columns] for _, r in frame.iterrows()]
+
+
+def sweeps(run: Path) -> dict | None:
+    """The sweeps run after `make run` into this run folder (docs/sweeps.md), each from its own files."""
+    tables, figures = [], []
+    scores = ("val kappa", "test kappa", "test bal. acc")
+    if (run / "compute").exists() or (run / "backbone").exists() or (run / "recipe").exists():
+        import compute_curve
+
+        if (run / "compute").exists():
+            frame = compute_curve.compute_table(run)
+            tables.append(table("`make compute-curve`: the probe and the LFT (seed 0) on caches of backbones pretrained "
+                                "for other numbers of steps (0: untrained); kappa and balanced accuracy ×100.",
+                                ["readout", "labels", "steps", *scores], frame_rows(frame, ["readout", "labels", "steps", *scores], scores)))
+            figures.append("45_controls/compute_curve.png")
+        if (run / "backbone").exists():
+            frame = compute_curve.backbone_table(run)
+            cols = ["readout", "labels", "backbone", "backbone_pretrained", "params", *scores]
+            tables.append(table("`make backbone-curve`: the same for other backbone widths and depths, each with its own "
+                                "untrained control.", cols, frame_rows(frame, cols, scores)))
+            figures.append("45_controls/backbone_curve.png")
+        if (run / "recipe" / "lft" / "seed_0" / "metrics.json").exists():
+            import pandas as pd
+
+            frame = pd.DataFrame(compute_curve.point(run / "recipe", True, backbone="pretrained")
+                                 + compute_curve.point(run / "recipe", False, backbone="untrained"))
+            frame = frame[frame["readout"].str.startswith("LFT")]
+            tables.append(table("`make reference-recipe`: the reference's LFT settings (params/paper.yaml's) on this run's "
+                                "caches, seed 0.", ["backbone", "labels", *scores], frame_rows(frame, ["backbone", "labels", *scores], scores)))
+    if (run / "ablations" / "results.csv").exists():
+        from eegdm_utils.ablation_report import gather, summary
+
+        frame = summary(*gather(run))
+        cols = ["table", "variant", "labels", "seeds", *METRICS, "paper (100%)", "minutes"]
+        tables.append(table("`make ablations`: every variant of the paper's ablation study (notebook 60), test ×100, "
+                            "mean ± population std over seeds; the paper's kappa / balanced accuracy / weighted F1 on TUEV "
+                            "beside.", cols, frame_rows(frame, cols)))
+        figures.append("60_ablations/agreement_with_paper.png")
+    if not tables:
+        return None
+    return {"title": "Sweeps after `make run` (docs/sweeps.md)", "tables": tables, "figures": figures}
+
+
+SECTIONS = (pipeline, classification, diagnostics, foundation, real_eeg, generation, eeg_to_image, sweeps)
+SECTION_NAMES = {"pipeline": "the data and the backbone (notebooks 10, 20)", "classification": "the classification report (notebooks 40, 45, 50)",
+                 "diagnostics": "where the information is (notebook 45)", "foundation": "EEGFoundation (notebook 90)",
+                 "real_eeg": "real EEG (notebook 95)", "generation": "generation (notebook 70)",
+                 "eeg_to_image": "EEG-to-image (notebooks 80, 85)", "sweeps": "the sweeps"}
+# what `make run` leaves to `make full` (tools/run.py's FULL), so that a trimmed table is never read as the whole
+TRIMMED = ("`make full` adds: seeds 3 and 4 of notebook 40 (the report is over seeds 0-2); EEGFoundation's seeds "
+           "3 and 4 and its fusion-head and amplitude-token rows; notebook 85's zero-shot section (digits 8 and 9 "
+           "never seen by the EEG side) and its mask-ratio ablation (0.5). About twice the time of `make run`.")
+
+
+def collect(run_dir: str | Path) -> dict:
+    """Every section this run folder has, its run information and timings, as one JSON-able dict."""
+    run = Path(run_dir)
+    info = read(run / "run_info.json")
+    if info is None:
+        raise SystemExit(f"{run}/run_info.json: missing; run the notebooks with tools/run.py (make demo / make run)")
+    sections, missing = [], []
+    for section in SECTIONS:
+        s = section(run)
+        if s is not None:
+            sections.append(s)
+        elif section is not sweeps:  # a sweep that has not run is named below, with the command that runs it
+            missing.append(SECTION_NAMES[section.__name__])
+    if not sections:
+        raise SystemExit(f"{run}: no notebook metrics to report")
+    params = yaml.safe_load((REPO / info["params"]).read_text()) if (REPO / info["params"]).exists() else {}
+    figures_dir = (REPO / "notebooks" / params.get("figures_dir", f"../{run}/figures")).resolve()
+    timings = read(run / "timings.json") or {}
+    for s in sections:  # only the figures this run made (decided here, so that rendering reads no file)
+        s["figures"] = [f for f in s["figures"] if (figures_dir / f).exists()]
+    return {"run": {**info, "timings": timings, "figures_dir": str(figures_dir.relative_to(REPO))
+                    if figures_dir.is_relative_to(REPO) else str(figures_dir)},
+            "sections": sections, "not_in_run": missing,
+            "sweeps_not_run": [what for path, what in SWEEPS.items() if not (run / path).exists()]}
+
+
+def markdown_table(t: dict) -> list[str]:
+    lines = [f"| {' | '.join(t['columns'])} |", "|" + "---|" * len(t["columns"])]
+    return lines + [f"| {' | '.join(r)} |" for r in t["rows"]]
+
+
+def render(results: dict, figure_prefix: str) -> str:
+    """RESULTS.md's text. ``figure_prefix``: the figures folder as seen from where RESULTS.md is written."""
+    run = results["run"]
+    total = sum(run["timings"].values())
+    out = ["# Results", "",
+           f"Generated by `tools/results.py` from the run of `{run['params']}` ({run['tier']} tier) started {run['started']}, "
+           f"commit `{run['commit']}`{' (with uncommitted changes)' if run.get('dirty') else ''}, on {run['cores']} cores of "
+           f"{run['cpu']}, in {total / 60:.1f} minutes. Do not edit: `make run` writes it again, and "
+           "`python tools/results.py --check-committed` fails when it and the run's numbers differ.", "",
+           "Wall time of each notebook (s): " + ", ".join(f"{k} {v:.0f}" for k, v in run["timings"].items()) + ".", ""]
+    for s in results["sections"]:
+        out += [f"## {s['title']}", ""]
+        for t in s["tables"]:
+            out += [t["caption"], "", *markdown_table(t), ""]
+        for fig in s["figures"]:
+            out += [f"![{fig}]({figure_prefix}/{fig})", "", f"*{FIGURES.get(fig, fig)}*", ""]
+    out += ["## Not in this run", ""]
+    out += [f"- {name}: not part of the {run['tier']} tier (`make run` runs it)" for name in results["not_in_run"]]
+    if run["tier"] == "run":
+        out += [f"- {TRIMMED}"]
+    if run["tier"] in ("run", "full"):
+        out += [f"- `{what}`: not run on this code; its numbers are reported once it has run into this run folder"
+                for what in results["sweeps_not_run"]]
+    out += ["- Intervals over test subjects: the ± here is over seeds only; with a handful of test subjects the "
+            "subject-to-subject spread is the larger term, so a margin inside a few seed stds is not a finding.", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+NOTEBOOK_ROWS = [  # (notebook, what it shows, what it needs before it); the minutes come from the published runs
+    ("10_data_prep", "the simulated TUEV-style corpus (or your EDF folder), preprocessed as the reference; one window per class", "-"),
+    ("20_pretrain_ssmdp", "the S4D diffusion denoiser (SSMDP) trained as a DDPM: forward process, loss, denoising", "10"),
+    ("30_cache_latents", "the frozen backbone's gate activity cached per 1-s pool (and the untrained control's)", "20"),
+    ("40_finetune_lft", "the Latent Fusion Transformer, its untrained-backbone control and EEGNet, one seed per run", "30"),
+    ("45_controls", "band powers, linear probes, and where in the cache the event is", "30"),
+    ("50_report", "every row over seeds, per-class recall, confusions, the claims checked", "40, 45 (90)"),
+    ("60_ablations", "one of the paper's ablations for one seed (`make ablations` runs them all)", "30"),
+    ("70_generation", "DDPM and DDIM sampling written out; generated EEG beside real EEG", "20"),
+    ("80_eeg_encoder_pretrain", "EEG-to-image data (or THINGS-EEG2) and the masked EEG encoder (stage A)", "(10)"),
+    ("85_eeg_to_image", "DreamDiffusion and the structure-guided model with baselines, controls and bounds", "80"),
+    ("90_foundation_baseline", "EEGFoundation: tokens, masked-token pretraining, the released head", "10 (40, 45)"),
+    ("95_real_eeg", "real EEG (shipped PhysioNet excerpts or your folder), subject-wise folds", "20 (90)"),
+]
+NOTEBOOKS_START, NOTEBOOKS_END = "<!-- results:notebooks (tools/results.py writes this block) -->", "<!-- results:end -->"
+
+
+def tier_timings() -> dict[str, dict]:
+    """Each published tier's notebook minutes: {tier: {notebook: minutes}} (seeds and datasets summed)."""
+    out = {}
+    for tier in ("demo", "run"):
+        path = REPO / "results" / tier / "timings.json"
+        if path.exists():
+            minutes: dict[str, float] = {}
+            for step, seconds in json.loads(path.read_text()).items():
+                nb = next((n for n, _, _ in NOTEBOOK_ROWS if step.startswith(n)), step)
+                minutes[nb] = minutes.get(nb, 0.0) + seconds / 60
+            out[tier] = minutes
+    return out
+
+
+def notebooks_block() -> str:
+    timings = tier_timings()
+    tiers = [t for t in ("demo", "run") if t in timings]
+    head = ["notebook", "what it shows", "needs", *(f"min, make {t}" for t in tiers)]
+    rows = [[f"`{nb}`", what, needs, *(f"{timings[t][nb]:.1f}" if nb in timings[t] else "-" for t in tiers)]
+            for nb, what, needs in NOTEBOOK_ROWS]
+    return "\n".join([NOTEBOOKS_START, "", *markdown_table({"columns": head, "rows": rows}), "", NOTEBOOKS_END])
+
+
+def headline(results: dict) -> str:
+    """The README's block: the classification table with all labels, and where it came from."""
+    s = next((s for s in results["sections"] if "headline" in s), None)
+    if s is None:
+        return ""
+    t = dict(s["headline"])
+    t["rows"] = [r for r in t["rows"] if r[1] == "100%"]
+    run = results["run"]
+    return "\n".join([HEADLINE_START, "", *markdown_table(t), "",
+                      f"{t['caption']} All training labels; `make {run['tier']}` of {run['started']} "
+                      f"({sum(run['timings'].values()) / 60:.0f} minutes), commit `{run['commit']}`, {run['cores']} cores of "
+                      f"{run['cpu']}. Every table: [RESULTS.md](RESULTS.md).", "", "<!-- results:end -->"])
+
+
+def with_block(readme: str, block: str, start: str, end: str = "<!-- results:end -->") -> str:
+    if start not in readme:
+        raise SystemExit(f"README.md: no block {start}")
+    before, rest = readme.split(start, 1)
+    return before + block + rest.split(end, 1)[1]
+
+
+def disagreements(results: dict, results_md: Path, readme: Path) -> list[str]:
+    """The files that differ from what ``results`` renders to (empty: they agree)."""
+    problems = [] if results_md.read_text() == render(results, prefix_for(results, results_md.parent)) else [results_md.name]
+    text = readme.read_text()
+    if with_block(text, headline(results), HEADLINE_START) != text:
+        problems.append(f"{readme.name}'s headline block")
+    if with_block(text, notebooks_block(), NOTEBOOKS_START) != text:
+        problems.append(f"{readme.name}'s notebooks block")
+    return problems
+
+
+def write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def prefix_for(results: dict, where: Path) -> str:
+    import os
+
+    return os.path.relpath(REPO / results["run"]["figures_dir"], where.resolve())
+
+
+def publish(results: dict) -> None:
+    """results/<tier>/ (the run's numbers and timings); for `make run` also RESULTS.md and the README's headline;
+    the README's notebooks block from every published tier's timings."""
+    tier = results["run"]["tier"]
+    folder = REPO / "results" / tier
+    folder.mkdir(parents=True, exist_ok=True)
+    write(folder / "results.json", json.dumps(results, indent=1) + "\n")
+    write(folder / "timings.json", json.dumps(results["run"]["timings"], indent=1) + "\n")
+    readme = (REPO / "README.md").read_text()
+    if tier == "run":
+        write(REPO / "RESULTS.md", render(results, prefix_for(results, REPO)))
+        readme = with_block(readme, headline(results), HEADLINE_START)
+    write(REPO / "README.md", with_block(readme, notebooks_block(), NOTEBOOKS_START))
+    print(f"wrote results/{tier}/" + (", RESULTS.md and the README's blocks" if tier == "run" else " and the README's notebooks block"))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", nargs="?")
+    parser.add_argument("--publish", action="store_true", help="also write results/<tier>/, RESULTS.md and the README blocks")
+    parser.add_argument("--check", action="store_true", help="compare RESULTS.md and the README with RUN_DIR instead of writing")
+    parser.add_argument("--check-committed", action="store_true", help="compare RESULTS.md and the README with results/run/")
+    args = parser.parse_args(argv)
+    source = REPO / "results" / "run" / "results.json" if args.check_committed else args.run_dir
+    if args.check_committed:
+        results = json.loads(Path(source).read_text())
+    elif args.run_dir:
+        results = collect(args.run_dir)
+    else:
+        parser.error("give RUN_DIR or --check-committed")
+    if args.check or args.check_committed:
+        problems = disagreements(results, REPO / "RESULTS.md", REPO / "README.md")
+        if problems:
+            raise SystemExit(f"{' and '.join(problems)} differ from {source}: run `make run`, or "
+                             "`python tools/results.py RUN_DIR --publish` on the run that made them")
+        print(f"RESULTS.md and the README's blocks agree with {source}")
+        return
+    run = Path(args.run_dir)
+    write(run / "results.json", json.dumps(results, indent=1) + "\n")
+    write(run / "RESULTS.md", render(results, prefix_for(results, run)))
+    print(f"wrote {run / 'RESULTS.md'}")
+    if args.publish:
+        publish(results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""Run notebooks with papermill, in order, into one run folder: the engine of `make demo`,
+`make run`, `make full` and the sweeps.
+
+    python tools/run.py PARAMS RUN_DIR --plan demo|run|full [--seeds 0 1 2]
+    python tools/run.py PARAMS RUN_DIR --notebook 60_ablations --out ablations/nb/t0_seed0 -p variant t0 -p seed 0
+
+Each notebook gets only the keys of PARAMS that it declares (so no parameter meant for another
+notebook reaches it), then the ``-p NAME VALUE`` overrides; an override that names no parameter of
+the notebook stops the run with an error naming it (a typo is never silently ignored). Values of
+``-p`` are read as YAML (``-p seed 3``, ``-p routes "[probe, band_power]"``).
+
+While it runs it prints the notebook n of N, the time elapsed and an estimate of what remains from
+the previous run's timings in RUN_DIR (or the timings shipped with the results, ``results/``);
+with a terminal attached, the notebooks' own progress bars and output stream through. Every
+notebook's wall time is written to RUN_DIR/timings.json, with the commit, CPU and date in
+RUN_DIR/run_info.json (read by tools/results.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+KERNEL = "eegdm"
+
+# notebook 95 again on the shipped CHB-MIT excerpt: one patient, so blocks of time instead of subjects
+CHBMIT = {"real_root": "../data/real/chbmit", "real_labels": "../data/real/chbmit/labels.csv", "real_name": "chbmit",
+          "real_notch_freq": 60.0, "real_subjects": [], "split_by": "time", "n_folds": 3}
+
+
+# what `make full` adds to params/default.yaml (make run trims these to fit an hour on a slow 2-core host)
+FULL = {"fm_seeds": [0, 1, 2, 3, 4], "variants": ["release", "fusion", "amplitude", "no_embedding"],
+        "e2i_mask_ablations": [0.5], "e2i_unseen_classes": [8, 9]}
+
+
+def plan(name: str, seeds: list[int]) -> list[tuple[str, str, dict]]:
+    """The steps of a tier: (notebook, output name under RUN_DIR, overrides). Each notebook reads what
+    the ones before it wrote to RUN_DIR."""
+    head = [(nb, nb, {}) for nb in ("10_data_prep", "20_pretrain_ssmdp", "30_cache_latents")]
+    sweep = [("40_finetune_lft", f"40_finetune_lft_seed{s}", {"seed": s}) for s in seeds]
+    if name == "demo":
+        return head + sweep + [(nb, nb, {}) for nb in ("45_controls", "50_report")]
+    if name in ("run", "full"):
+        extra = FULL if name == "full" else {}
+        tail = ["45_controls", "90_foundation_baseline", "50_report", "70_generation", "80_eeg_encoder_pretrain",
+                "85_eeg_to_image", "95_real_eeg"]
+        steps = head + sweep + [(nb, nb, {}) for nb in tail] + [("95_real_eeg", "95_real_eeg_chbmit", CHBMIT)]
+        return [(nb, out, {**{k: v for k, v in extra.items() if k in declared_parameters(NOTEBOOKS / f"{nb}.ipynb")},
+                           **o}) for nb, out, o in steps]
+    raise SystemExit(f"unknown plan {name!r}: expected demo, run or full")
+
+
+def declared_parameters(notebook: Path) -> dict:
+    """The names the notebook's cell tagged ``parameters`` declares, with their declared types."""
+    import papermill as pm
+
+    return pm.inspect_notebook(str(notebook))
+
+
+def notebook_parameters(notebook: Path, params: dict, overrides: dict) -> dict:
+    """PARAMS' keys that ``notebook`` declares, then the overrides; an override it does not declare is an
+    error naming it and the notebook."""
+    declared = declared_parameters(notebook)
+    unknown = sorted(set(overrides) - set(declared))
+    if unknown:
+        raise SystemExit(f"{notebook.name}: no parameter named {', '.join(unknown)} (its parameters: "
+                         f"{', '.join(sorted(declared))})")
+    return {**{k: v for k, v in params.items() if k in declared}, **overrides}
+
+
+def read_params(path: str) -> dict:
+    params = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(params, dict):
+        raise SystemExit(f"{path}: expected a mapping of parameter names to values")
+    return params
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run_info(params_path: str, tier: str) -> dict:
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+    return {"commit": git("rev-parse", "--short=10", "HEAD"), "dirty": bool(git("status", "--porcelain", "--", "eegdm_utils",
+            "notebooks", "params")), "cpu": cpu_model(), "cores": os.cpu_count(), "params": str(params_path), "tier": tier,
+            "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def estimate(previous: dict, remaining: list[str]) -> str:
+    known = [previous[name] for name in remaining if name in previous]
+    if not known:
+        return "no earlier timings"
+    unknown = len(remaining) - len(known)
+    return f"about {sum(known) / 60:.0f} min left" + (f" (+{unknown} notebooks not timed before)" if unknown else "")
+
+
+def previous_timings(run_dir: Path, tier: str) -> dict:
+    for path in (run_dir / "timings.json", REPO / "results" / tier / "timings.json"):
+        if path.exists():
+            return {k: v for k, v in json.loads(path.read_text()).items() if isinstance(v, (int, float))}
+    return {}
+
+
+def write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def execute(steps, params_path: str, run_dir: Path, tier: str, fresh_timings: bool) -> None:
+    import papermill as pm
+
+    params = read_params(params_path)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # every step's parameters are checked before the first notebook runs: a typo stops at once
+    resolved = [notebook_parameters(NOTEBOOKS / f"{nb}.ipynb", params, {**o, "run_dir": os.path.relpath(run_dir.resolve(), NOTEBOOKS)})
+                for nb, _, o in steps]
+    previous = previous_timings(run_dir, tier)
+    timings_path = run_dir / "timings.json"
+    timings = {} if fresh_timings or not timings_path.exists() else json.loads(timings_path.read_text())
+    if fresh_timings:
+        write_json(run_dir / "run_info.json", run_info(params_path, tier))
+    tty = sys.stdout.isatty()
+    os.environ["EEGDM_PROGRESS"] = "text" if tty else "0"  # the kernels inherit it: text bars, streamed below
+    start = time.perf_counter()
+    for i, ((nb, out, _), values) in enumerate(zip(steps, resolved)):
+        elapsed = time.perf_counter() - start
+        left = estimate(previous, [o for _, o, _ in steps[i:]])
+        print(f"[{i + 1}/{len(steps)}] {out}  (elapsed {elapsed / 60:.1f} min, {left})", flush=True)
+        output = run_dir / f"{out}.ipynb"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(str(NOTEBOOKS / f"{nb}.ipynb"), str(output), parameters=values, kernel_name=KERNEL,
+                                cwd=str(NOTEBOOKS), progress_bar=tty, log_output=tty, request_save_on_cell_execute=False,
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"])  # not the kernel's TCP notice
+        except pm.PapermillExecutionError as e:
+            raise SystemExit(f"{out}: failed in cell {e.exec_count} ({e.ename}: {e.evalue}); see {output}") from None
+        timings[out] = round(time.perf_counter() - t0, 1)
+        write_json(timings_path, timings)
+        print(f"    {out} {timings[out]:.0f} s", flush=True)
+    print(f"done: {len(steps)} notebooks in {(time.perf_counter() - start) / 60:.1f} min -> {run_dir}", flush=True)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("params")
+    parser.add_argument("run_dir")
+    parser.add_argument("--plan", help="demo, run or full")
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0])
+    parser.add_argument("--notebook", help="one notebook (its name without .ipynb)")
+    parser.add_argument("--out", help="its output name under RUN_DIR (default: the notebook's name)")
+    parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    args = parser.parse_args(argv)
+    overrides = {k: yaml.safe_load(v) for k, v in args.p}
+    run_dir = Path(args.run_dir)
+    if args.plan:
+        if args.notebook or overrides:
+            parser.error("--plan runs a tier as it is; use --notebook with -p for one notebook")
+        execute(plan(args.plan, args.seeds), args.params, run_dir, args.plan, fresh_timings=True)
+    elif args.notebook:
+        execute([(args.notebook, args.out or args.notebook, overrides)], args.params, run_dir, "single",
+                fresh_timings=False)
+    else:
+        parser.error("give --plan or --notebook")
+
+
+if __name__ == "__main__":
+    main()
