@@ -101,7 +101,7 @@ def text_progress_bar():
         def init_validation_tqdm(self):
             return tqdm(disable=True)
 
-    return TextProgressBar()
+    return TextProgressBar(refresh_rate=100)  # a line per 100 steps, or per epoch if shorter
 
 
 def read_csv_log(log_dir: str | os.PathLike, name: str):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -42,6 +43,11 @@ CHBMIT = {"real_root": "../data/real/chbmit", "real_labels": "../data/real/chbmi
 # what `make full` adds to params/default.yaml (make run trims these to fit an hour on a slow 2-core host)
 FULL = {"fm_seeds": [0, 1, 2, 3, 4], "variants": ["release", "fusion", "amplitude", "no_embedding"],
         "e2i_mask_ablations": [0.5], "e2i_unseen_classes": [8, 9]}
+
+
+# papermill's own log lines, dropped from the stream (the notebooks' output and progress bars stay)
+PAPERMILL_CHATTER = ("Executing Cell", "Ending Cell", "Input Notebook", "Output Notebook", "Working directory",
+                     "Executing notebook with kernel", "<Figure size")
 
 
 def plan(name: str, seeds: list[int]) -> list[tuple[str, str, dict]]:
@@ -142,6 +148,11 @@ def execute(steps, params_path: str, run_dir: Path, tier: str, fresh_timings: bo
     if fresh_timings:
         write_json(run_dir / "run_info.json", run_info(params_path, tier))
     tty = sys.stdout.isatty()
+    if tty:  # papermill streams the notebooks' output (their progress bars included) through its logger
+        logging.basicConfig(level=logging.INFO, format="    %(message)s")
+        logging.getLogger("traitlets").setLevel(logging.ERROR)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(lambda record: not str(record.msg).strip().startswith(PAPERMILL_CHATTER))
     os.environ["EEGDM_PROGRESS"] = "text" if tty else "0"  # the kernels inherit it: text bars, streamed below
     start = time.perf_counter()
     for i, ((nb, out, _), values) in enumerate(zip(steps, resolved)):
@@ -154,7 +165,9 @@ def execute(steps, params_path: str, run_dir: Path, tier: str, fresh_timings: bo
         try:
             pm.execute_notebook(str(NOTEBOOKS / f"{nb}.ipynb"), str(output), parameters=values, kernel_name=KERNEL,
                                 cwd=str(NOTEBOOKS), progress_bar=tty, log_output=tty, request_save_on_cell_execute=False,
-                                extra_arguments=["--IPKernelApp.log_level=ERROR"])  # not the kernel's TCP notice
+                                # no TCP notice from the kernel; and with a terminal attached, ipykernel's capture of
+                                # its low-level output would swallow the progress bars' stream messages
+                                extra_arguments=["--IPKernelApp.log_level=ERROR", "--IPKernelApp.capture_fd_output=False"])
         except pm.PapermillExecutionError as e:
             raise SystemExit(f"{out}: failed in cell {e.exec_count} ({e.ename}: {e.evalue}); see {output}") from None
         timings[out] = round(time.perf_counter() - t0, 1)
