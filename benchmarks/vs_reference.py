@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -38,17 +37,10 @@ from pathlib import Path
 
 import torch
 
+from eegdm_utils.runtime import cpu_model
+
 STEPS = ("reference", "ours as reference", "ours")
 
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown processor"
 
 
 def reference_step(root: Path, batch: int):
@@ -144,7 +136,7 @@ def main() -> None:
         return child(args)
     if not (args.reference / "model" / "diffusion_model.py").exists():
         raise SystemExit(f"{args.reference}: no model/diffusion_model.py; give the root of a jhpuah/EEGDM checkout")
-    print(f"{cpu_name()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {args.threads} threads, "
+    print(f"{cpu_model()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {args.threads} threads, "
           f"{args.rounds} rounds x {args.steps} timed steps (after {args.warmup} untimed) per step and batch", flush=True)
     times = {(w, b): [] for w in range(len(STEPS)) for b in args.batches}
     for r in range(args.rounds):

@@ -169,6 +169,7 @@ def plot_confusion(matrix: np.ndarray, class_names, title: str = "", normalize: 
     sns.heatmap(shown, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", vmin=0,
                 vmax=1 if normalize else None, xticklabels=class_names, yticklabels=rows,
                 cbar=False, ax=ax, annot_kws={"fontsize": 7})
+    ax.set_xticklabels(class_names, rotation=45, ha="right", fontsize=8)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true class (lines)" if normalize else "true class")
     ax.set_title(title or ("Confusion matrix (row-normalised)" if normalize else "Confusion matrix"))

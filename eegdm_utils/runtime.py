@@ -25,6 +25,20 @@ def seed_everything(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
+def cpu_model() -> str:
+    """The processor's model name (Linux's /proc/cpuinfo; elsewhere what the platform says): every time
+    the project reports comes with it."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown processor"
+
+
 def torch_device(accelerator: str = "auto"):
     """The torch device for a notebook's ``accelerator`` parameter (Lightning's names): "auto"
     (a CUDA GPU when there is one, else the CPU), "cpu", "gpu"/"cuda" or "cuda:<i>", "mps"."""

@@ -5,7 +5,6 @@ not taken from the renderer."""
 import json
 import shutil
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,3 +97,11 @@ def test_the_check_catches_one_changed_digit_in_results_md_or_the_readme(tmp_pat
     readme.write_text(readme.read_text().replace(eegdm, edited))
     assert results.disagreements(collected, results_md, readme) == ["README.md's headline block"]
 
+
+
+def test_the_committed_results_md_and_readme_are_the_committed_run_rendered():
+    committed = json.loads((REPO / "results" / "run" / "results.json").read_text())
+    assert results.disagreements(committed, REPO / "RESULTS.md", REPO / "README.md") == []
+    for s in committed["sections"]:
+        for fig in s["figures"]:
+            assert (REPO / committed["run"]["figures_dir"] / fig).exists(), f"RESULTS.md shows {fig}, which is not committed"

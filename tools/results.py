@@ -41,7 +41,7 @@ FIGURES = {
     "20_pretrain_ssmdp/denoising_error.png": "At every noise level the trained denoiser's x0 error is below the untrained network's.",
     "30_cache_latents/latent_activity.png": "The cached gate std per layer and channel for one window of each class: the LFT's input.",
     "45_controls/where_the_information_is.png": "Probe kappa per layer and per 1-s pool: the event is in the cache, most of it in the event's own second.",
-    "50_report/eegdm_vs_baseline.png": "Every method's test metrics (bars: mean, dots: seeds, dotted: chance); compare EEGDM with its untrained control and band powers.",
+    "50_report/eegdm_vs_baseline.png": "Every method's test metrics (bars: mean, dots: seeds, dashed: chance); compare EEGDM with its untrained control and band powers.",
     "50_report/confusion.png": "Where EEGDM errs, pooled over seeds: read the rare classes' rows (SPSW, EYEM) against band powers'.",
     "70_generation/generated_vs_real.png": "Generated 22-channel EEG beside real recordings on one µV scale.",
     "70_generation/psd_by_group.png": "Spectra of generated and real EEG per channel group: the trained model follows the real shape, the untrained one does not.",
@@ -169,19 +169,19 @@ def foundation(run: Path) -> dict | None:
     if not metrics:
         return None
     pre = metrics["pretraining"]
-    rows = [[name, f"{info['parameters']:,}", info.get("steps", ""), f"{info['final_val_acc']:.3f}", f"{info['unigram_accuracy']:.3f}"]
-            for name, info in pre.items()]
+    rows = [[name, f"{info['parameters']:,}", f"{info['final_val_acc']:.3f}", f"{info['unigram_accuracy']:.3f}",
+             f"{info['seconds']:.0f}"] for name, info in pre.items()]
     readouts = [[name, f"{100 * r['val_kappa']:.1f}", f"{100 * r['kappa']:.1f}"] for name, r in metrics["readouts"].items()]
     return {"title": "EEGFoundation: what its encoder learns (notebook 90)",
             "tables": [table("Masked-token pretraining: validation accuracy against always predicting the most frequent token.",
-                             ["tokenizer", "encoder parameters", "steps", "masked-token accuracy", "unigram baseline"], rows),
+                             ["tokenizer", "encoder parameters", "masked-token accuracy", "unigram baseline", "seconds"], rows),
                        table("The same logistic readout on EEGFoundation's inputs and embeddings (kappa ×100).",
                              ["readout on", "validation kappa", "test kappa"], readouts)],
             "figures": ["90_foundation_baseline/tokens.png", "90_foundation_baseline/comparison.png"]}
 
 
 def real_eeg(run: Path) -> dict | None:
-    folders = sorted(p.parent for p in (run / "real").glob("*/metrics.json"))
+    folders = sorted((p.parent for p in (run / "real").glob("*/metrics.json")), key=lambda f: f.stat().st_mtime)  # run order
     if not folders:
         return None
     tables, figures = [], []
@@ -211,26 +211,39 @@ def generation(run: Path) -> dict | None:
         return None
     columns = [c for c in next(iter(gen["table"].values())) if c != "seconds"]
     rows = [[name, *(f"{v[c]:.3f}" for c in columns)] for name, v in gen["table"].items()]
+    columns = [COLUMN_NAMES.get(c, c) for c in columns]
     return {"title": "Generation: the SSMDP as a generative model (notebook 70)",
             "tables": [table(f"Distances of generated to real EEG over {gen['n_recordings']} recordings (lower is closer); "
                              "'real vs real' is the floor.", ["samples", *columns], rows)],
             "figures": ["70_generation/generated_vs_real.png", "70_generation/psd_by_group.png"]}
 
 
+COLUMN_NAMES = {"top1_10way": "top-1, 10-way", "two_way_features": "2-way (judge features)",
+                "two_way_within_class": "2-way within a class", "two_way_embedding": "2-way (embedder)",
+                "pixcorr": "PixCorr", "ssim": "SSIM", "log_psd_rmse": "log-spectrum RMSE",
+                "band_ratio_diff": "band-ratio difference", "amplitude_ks": "amplitude KS distance"}
+E2I_METRICS = ("top1_10way", "two_way_features", "two_way_within_class", "two_way_embedding", "pixcorr", "ssim")
+
+
 def eeg_to_image(run: Path) -> dict | None:
     e2i = (read(run / "metrics.json") or {}).get("eeg_to_image")
     if not e2i:
         return None
-    metrics = list(next(iter(e2i["summary"].values())))
+    available = list(next(iter(e2i["summary"].values())))
+    metrics = [m for m in E2I_METRICS if m in available] or available
     rows = [[name, *(f"{v[m]['mean']:.3f}" + ("" if v[m]["std"] is None else f" ± {v[m]['std']:.3f}") for m in metrics)]
             for name, v in e2i["summary"].items()]
-    chance = ", ".join(f"{k} {v:.3f}" for k, v in e2i["chance"].items()) if isinstance(e2i["chance"], dict) else e2i["chance"]
-    tables = [table(f"{e2i['test_images']} test images, seeds {', '.join(map(str, e2i['seeds']))} (mean ± std over seeds). "
+    chance = (", ".join(f"{COLUMN_NAMES.get(k, k)} {v:.3f}" for k, v in e2i["chance"].items() if k in metrics)
+              if isinstance(e2i["chance"], dict) else e2i["chance"])
+    tables = [table(f"{e2i['test_images']} test images, seeds {', '.join(map(str, e2i['seeds']))} (mean ± std over seeds): "
+                    "top-1 identification among 10 classes by the judge, 2-way identification in the judge's features, "
+                    "within a class, and in the image embedder's features, PixCorr, SSIM (every metric: the notebook). "
                     f"Chance: {chance}. The judge classifies test images at {e2i['judge_test_accuracy']:.3f}.",
-                    ["method", *metrics], rows)]
+                    ["method", *(COLUMN_NAMES.get(m, m) for m in metrics)], rows)]
     if e2i.get("ablations"):
-        am = list(next(iter(e2i["ablations"].values())))
-        tables.append(table("Ablations of the structure-guided model (mean over the ablation seeds).", ["variant", *am],
+        am = [m for m in E2I_METRICS if m in next(iter(e2i["ablations"].values()))]
+        tables.append(table("Ablations of the structure-guided model (mean over the ablation seeds).",
+                            ["variant", *(COLUMN_NAMES.get(m, m) for m in am)],
                             [[n, *(f"{v[m]:.3f}" for m in am)] for n, v in e2i["ablations"].items()]))
     return {"title": "EEG-to-image (notebooks 80, 85: simulated visual EEG of 8×8 digits)", "tables": tables,
             "figures": ["80_eeg_encoder_pretrain/block_design_pitfall.png", "80_eeg_encoder_pretrain/masked_reconstruction.png",
@@ -292,7 +305,7 @@ SECTION_NAMES = {"pipeline": "the data and the backbone (notebooks 10, 20)", "cl
 # what `make run` leaves to `make full` (tools/run.py's FULL), so that a trimmed table is never read as the whole
 TRIMMED = ("`make full` adds: seeds 3 and 4 of notebook 40 (the report is over seeds 0-2); EEGFoundation's seeds "
            "3 and 4 and its fusion-head and amplitude-token rows; notebook 85's zero-shot section (digits 8 and 9 "
-           "never seen by the EEG side) and its mask-ratio ablation (0.5). About twice the time of `make run`.")
+           "never seen by the EEG side) and its mask-ratio ablation (0.5).")
 
 
 def collect(run_dir: str | Path) -> dict:
@@ -368,7 +381,8 @@ NOTEBOOK_ROWS = [  # (notebook, what it shows, what it needs before it); the min
     ("90_foundation_baseline", "EEGFoundation: tokens, masked-token pretraining, the released head", "10 (40, 45)"),
     ("95_real_eeg", "real EEG (shipped PhysioNet excerpts or your folder), subject-wise folds", "20 (90)"),
 ]
-NOTEBOOKS_START, NOTEBOOKS_END = "<!-- results:notebooks (tools/results.py writes this block) -->", "<!-- results:end -->"
+NOTEBOOKS_START = "<!-- results:notebooks (tools/results.py writes this block) -->"
+BLOCK_END = "<!-- results:end -->"
 
 
 def tier_timings() -> dict[str, dict]:
@@ -391,7 +405,7 @@ def notebooks_block() -> str:
     head = ["notebook", "what it shows", "needs", *(f"min, make {t}" for t in tiers)]
     rows = [[f"`{nb}`", what, needs, *(f"{timings[t][nb]:.1f}" if nb in timings[t] else "-" for t in tiers)]
             for nb, what, needs in NOTEBOOK_ROWS]
-    return "\n".join([NOTEBOOKS_START, "", *markdown_table({"columns": head, "rows": rows}), "", NOTEBOOKS_END])
+    return "\n".join([NOTEBOOKS_START, "", *markdown_table({"columns": head, "rows": rows}), "", BLOCK_END])
 
 
 def headline(results: dict) -> str:
@@ -405,10 +419,10 @@ def headline(results: dict) -> str:
     return "\n".join([HEADLINE_START, "", *markdown_table(t), "",
                       f"{t['caption']} All training labels; `make {run['tier']}` of {run['started']} "
                       f"({sum(run['timings'].values()) / 60:.0f} minutes), commit `{run['commit']}`, {run['cores']} cores of "
-                      f"{run['cpu']}. Every table: [RESULTS.md](RESULTS.md).", "", "<!-- results:end -->"])
+                      f"{run['cpu']}. Every table: [RESULTS.md](RESULTS.md).", "", BLOCK_END])
 
 
-def with_block(readme: str, block: str, start: str, end: str = "<!-- results:end -->") -> str:
+def with_block(readme: str, block: str, start: str, end: str = BLOCK_END) -> str:
     if start not in readme:
         raise SystemExit(f"README.md: no block {start}")
     before, rest = readme.split(start, 1)

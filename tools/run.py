@@ -22,7 +22,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -30,6 +29,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
+
+from eegdm_utils.runtime import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -90,16 +91,6 @@ def read_params(path: str) -> dict:
     if not isinstance(params, dict):
         raise SystemExit(f"{path}: expected a mapping of parameter names to values")
     return params
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run_info(params_path: str, tier: str) -> dict:
