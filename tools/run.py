@@ -41,7 +41,7 @@ CHBMIT = {"real_root": "../data/real/chbmit", "real_labels": "../data/real/chbmi
           "real_notch_freq": 60.0, "real_subjects": [], "split_by": "time", "n_folds": 3}
 
 
-# what `make full` adds to params/default.yaml (make run trims these to fit an hour on a slow 2-core host)
+# what `make full` adds to params/default.yaml: the sections `make run` leaves out to save time (RESULTS.md names them)
 FULL = {"fm_seeds": [0, 1, 2, 3, 4], "variants": ["release", "fusion", "amplitude", "no_embedding"],
         "e2i_mask_ablations": [0.5], "e2i_unseen_classes": [8, 9]}
 
