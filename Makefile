@@ -94,7 +94,7 @@ ABLATION_SEEDS := $(if $(filter command line environment,$(origin SEEDS)),$(SEED
 ablations: setup
 	@mkdir -p $(RUN_DIR)/ablations/nb
 	@for v in $(ABLATIONS); do for s in $(ABLATION_SEEDS); do \
-		$(call notebook,60_ablations,ablations/nb/$${v}_seed$$s,-p variant $$v -p seed $$s); done; done
+		$(call notebook,60_ablations,ablations/nb/$${v}_seed$$s,-p variant $$v -p seed $$s) || exit 1; done; done
 	$(BIN)/python tools/ablations.py $(RUN_DIR) $(FIGURES_DIR)
 
 test: setup
