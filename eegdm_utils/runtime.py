@@ -65,11 +65,17 @@ def progress_enabled() -> bool:
     return os.environ.get("EEGDM_PROGRESS", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
+def text_progress() -> bool:
+    """``EEGDM_PROGRESS=text``: progress bars as plain text on stderr (set by ``tools/run.py`` when a
+    terminal is attached, so that they stream from the notebooks papermill runs)."""
+    return os.environ.get("EEGDM_PROGRESS", "").strip().lower() == "text"
+
+
 def progress(iterable: Iterable | None = None, **kwargs):
     """A progress bar that stays quiet when progress is disabled: ``tqdm.auto``'s (a widget in
     JupyterLab), or with ``EEGDM_PROGRESS=text`` plain text on stderr at most every 10 s, which
     ``tools/run.py`` streams to the terminal while papermill runs the notebook."""
-    if os.environ.get("EEGDM_PROGRESS", "").strip().lower() == "text":
+    if text_progress():
         import sys
 
         from tqdm import tqdm as text_tqdm

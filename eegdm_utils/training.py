@@ -67,10 +67,10 @@ def make_trainer(scale: ScaleConfig, log_dir: str | os.PathLike, name: str, max_
     import lightning as L
     from lightning.pytorch.loggers import CSVLogger
 
-    from .runtime import keep_freed_memory, progress_enabled
+    from .runtime import keep_freed_memory, progress_enabled, text_progress
 
     keep_freed_memory()
-    if os.environ.get("EEGDM_PROGRESS", "").strip().lower() == "text" and (progress is None or progress):
+    if text_progress() and (progress is None or progress):
         callbacks = [*callbacks, text_progress_bar()]
 
     return L.Trainer(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -26,6 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))  # compute_curve, for the sweeps' tables
 
+from eegdm_utils.real import fold_table  # noqa: E402
+from eegdm_utils.runtime import atomic_write_bytes  # noqa: E402
 from eegdm_utils.report import (  # noqa: E402
     EEGDM, FOUNDATION_METHODS, METRICS, PAPER_TUEV, REQUIRED_METHODS, collect_control_results,
     collect_foundation_results, collect_seed_results, recall_table, summary_table, target_checks)
@@ -69,10 +72,6 @@ def read(path: Path):
 
 def table(caption: str, columns: list[str], rows: list[list]) -> dict:
     return {"caption": caption, "columns": columns, "rows": [[str(c) for c in r] for r in rows]}
-
-
-def pm(mean: float, std: float, digits: int = 2) -> str:
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 # --- sections: each reads one notebook's files and returns a section, or None when it did not run ---
@@ -184,18 +183,14 @@ def real_eeg(run: Path) -> dict | None:
     folders = sorted((p.parent for p in (run / "real").glob("*/metrics.json")), key=lambda f: f.stat().st_mtime)  # run order
     if not folders:
         return None
+    import pandas as pd
+
     tables, figures = [], []
     for folder in folders:
         m = read(folder / "metrics.json")
-        by_method: dict[str, list] = {}
-        for r in m["results"]:
-            by_method.setdefault(r["method"], []).append(r)
+        folds = pd.DataFrame(m["results"])
         n_classes = len(m["class_names"])
-        rows = []
-        for method, rs in by_method.items():
-            cells = [pm(100 * np.mean([r[k] for r in rs]), 100 * np.std([r[k] for r in rs]), 1)
-                     for k in ("balanced_accuracy", "auroc", "kappa")]
-            rows.append([method, *cells, f"{sum(r['predicted_classes'] == 1 for r in rs)}/{len(rs)}"])
+        rows = [[method, r.bacc, r.auroc, r.kappa, r.collapsed] for method, r in fold_table(folds).iterrows()]
         windows = sum(sum(c.values()) for c in m["windows_per_subject_and_class"].values())
         tables.append(table(f"{folder.name} ({', '.join(m['class_names'])}; {m['protocol']}; {windows} windows): test ×100, "
                             f"mean ± std over folds; chance: balanced accuracy {100 / n_classes:.1f}, AUROC 50, kappa 0; "
@@ -441,14 +436,10 @@ def disagreements(results: dict, results_md: Path, readme: Path) -> list[str]:
 
 
 def write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    atomic_write_bytes(path, text.encode())
 
 
 def prefix_for(results: dict, where: Path) -> str:
-    import os
-
     return os.path.relpath(REPO / results["run"]["figures_dir"], where.resolve())
 
 

@@ -19,7 +19,6 @@ RUN_DIR/run_info.json (read by tools/results.py).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import subprocess
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from eegdm_utils.runtime import cpu_model
+from eegdm_utils.runtime import atomic_write_json, cpu_model, read_json
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -115,14 +114,8 @@ def estimate(previous: dict, remaining: list[str]) -> str:
 def previous_timings(run_dir: Path, tier: str) -> dict:
     for path in (run_dir / "timings.json", REPO / "results" / tier / "timings.json"):
         if path.exists():
-            return {k: v for k, v in json.loads(path.read_text()).items() if isinstance(v, (int, float))}
+            return {k: v for k, v in read_json(path).items() if isinstance(v, (int, float))}
     return {}
-
-
-def write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def execute(steps, params_path: str, run_dir: Path, tier: str, fresh_timings: bool) -> None:
@@ -135,9 +128,9 @@ def execute(steps, params_path: str, run_dir: Path, tier: str, fresh_timings: bo
                 for nb, _, o in steps]
     previous = previous_timings(run_dir, tier)
     timings_path = run_dir / "timings.json"
-    timings = {} if fresh_timings or not timings_path.exists() else json.loads(timings_path.read_text())
+    timings = {} if fresh_timings or not timings_path.exists() else read_json(timings_path)
     if fresh_timings:
-        write_json(run_dir / "run_info.json", run_info(params_path, tier))
+        atomic_write_json(run_dir / "run_info.json", run_info(params_path, tier))
     tty = sys.stdout.isatty()
     if tty:  # papermill streams the notebooks' output (their progress bars included) through its logger
         logging.basicConfig(level=logging.INFO, format="    %(message)s")
@@ -162,7 +155,7 @@ def execute(steps, params_path: str, run_dir: Path, tier: str, fresh_timings: bo
         except pm.PapermillExecutionError as e:
             raise SystemExit(f"{out}: failed in cell {e.exec_count} ({e.ename}: {e.evalue}); see {output}") from None
         timings[out] = round(time.perf_counter() - t0, 1)
-        write_json(timings_path, timings)
+        atomic_write_json(timings_path, timings)
         print(f"    {out} {timings[out]:.0f} s", flush=True)
     print(f"done: {len(steps)} notebooks in {(time.perf_counter() - start) / 60:.1f} min -> {run_dir}", flush=True)
 

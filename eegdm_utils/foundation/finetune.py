@@ -39,17 +39,10 @@ class EmbeddedLines(FaithfulDataset):
         return super()._input(w), torch.from_numpy(self.embeddings[w])
 
 
-@torch.no_grad()
 def predict_windows(model, embedded: EmbeddedLines, batch: int = 64) -> np.ndarray:
     """The predicted class of every window of ``embedded``'s split (not only its labelled lines): [U],
     the input of ``classify.evaluate_lines``."""
-    out = []
-    for start in range(0, len(embedded.windows), batch):
-        w = np.arange(start, min(start + batch, len(embedded.windows)))
-        x = torch.from_numpy(np.nan_to_num(np.asarray(embedded.windows[w], dtype=np.float32)))  # [b, K, L]
-        z = torch.from_numpy(embedded.embeddings[w])  # [b, K, H]
-        out.append(model((x, z), torch.from_numpy(embedded.present[w])).argmax(-1).numpy())
-    return np.concatenate(out)
+    return window_scores(model, embedded.windows, embedded.embeddings, embedded.present, batch).argmax(-1)
 
 
 def release_finetune_config(**overrides) -> FinetuneConfig:
