@@ -14,7 +14,8 @@ SEEDS ?= 0 1 2
 # only the keys the notebook declares reach it; a -p it does not declare is an error)
 notebook = $(BIN)/python tools/run.py $(PARAMS) $(RUN_DIR) --notebook $(1) --out $(2) $(3)
 
-.PHONY: setup demo run full test sweep notebooks clean compute-curve compute-step backbone-curve reference-recipe ablations
+.PHONY: setup demo run full test sweep notebooks clean compute-curve compute-step backbone-curve reference-recipe ablations \
+	mutation
 
 setup: $(STAMP)
 
@@ -101,6 +102,13 @@ test: setup
 	rm -rf runs/smoke
 	EEGDM_PROGRESS=0 $(BIN)/python -m pytest -q tests notebooks --nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --durations=10
+
+# Mutation testing of the core modules (mutmut; from scratch about two hours on 2 cores, the slow part being
+# the modules whose tests build stores or train: s4d, store, preprocess, cache, pretrain). Results are kept in
+# mutants/, so a rerun tests only what is new; writes docs/mutation.md. MODULES="mulaw edf" runs some of them.
+MODULES ?=
+mutation: setup
+	$(BIN)/python tools/mutation.py $(MODULES)
 
 # Re-run every notebook at its defaults (smoke scale) and keep the outputs: nbval's reference.
 notebooks: setup

@@ -56,7 +56,12 @@ def write_edf(
     sfreq = int(sfreq)
     n_records = n_samples // sfreq
     dmin, dmax = -32768, 32767
-    pmin, pmax = -physical_range_uv, physical_range_uv
+    # encode with the physical range as the header states it (8 characters), so that a reader
+    # decodes within half a quantisation step
+    pmin, pmax = float(_number(-physical_range_uv)), float(_number(physical_range_uv))
+    if not physical_range_uv > 0 or max(abs(pmax - physical_range_uv), abs(pmin + physical_range_uv)) > 1e-3 * physical_range_uv:
+        raise ValueError(f"{path}: physical range +-{physical_range_uv} uV cannot be written in the 8 characters "
+                         "of an EDF header")
     gain = (pmax - pmin) / (dmax - dmin)
     digital = np.round((np.clip(data_uv, pmin, pmax) - pmin) / gain + dmin)
     digital = np.clip(digital, dmin, dmax).astype("<i2")
@@ -136,8 +141,19 @@ def read_edf_header(path: str | os.PathLike) -> EDFHeader:
     # dmin 8, dmax 8, prefilter 80, samples 8
     samples_offset = 16 + 80 + 8 + 8 + 8 + 8 + 8 + 80
     samples = tuple(num(b, "samples per record") for b in column(samples_offset, 8))
-    if record_seconds <= 0:
+    if not 0 < record_seconds < float("inf"):
         raise EDFError(f"{path}: corrupt EDF header (record duration {record_seconds} s)")
+    for k, name in enumerate(names):
+        pmin, pmax = (num(column(offset, 8)[k], f"{what} of channel {name!r}", float)
+                      for offset, what in ((104, "physical minimum"), (112, "physical maximum")))
+        dmin, dmax = (num(column(offset, 8)[k], f"{what} of channel {name!r}")
+                      for offset, what in ((120, "digital minimum"), (128, "digital maximum")))
+        if samples[k] <= 0:
+            raise EDFError(f"{path}: corrupt EDF header (channel {name!r} has {samples[k]} samples per record)")
+        # physical minimum above maximum is allowed (inverted polarity); equal ones leave no scale
+        if not dmin < dmax or not (pmin != pmax and abs(pmin) < float("inf") and abs(pmax) < float("inf")):
+            raise EDFError(f"{path}: corrupt EDF header (channel {name!r}: digital range {dmin}..{dmax}, "
+                           f"physical range {pmin:g}..{pmax:g}; no scale from one to the other)")
     record_bytes = 2 * sum(samples)
     data_bytes = size - header_bytes
     if n_records < 0:  # -1: unknown while recording; infer from the size

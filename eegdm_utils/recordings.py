@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,11 +52,20 @@ def subject_of(path: str | os.PathLike) -> str:
     return Path(path).name.split("_")[0]
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not a text file (byte {e.start} is not UTF-8)") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot be read ({e.strerror})") from None
+
+
 def parse_rec(path: str | os.PathLike, n_classes: int = len(TUEV_CLASSES)) -> list[EventLine]:
     """Read a TUEV ``.rec`` file (``channel,start,end,label`` with labels 1..6)."""
     path = Path(path)
     events = []
-    for number, text in enumerate(path.read_text().splitlines(), start=1):
+    for number, text in enumerate(_read_text(path).splitlines(), start=1):
         text = text.strip()
         if not text:
             continue
@@ -64,7 +74,7 @@ def parse_rec(path: str | os.PathLike, n_classes: int = len(TUEV_CLASSES)) -> li
             raise DataError(f"{path}:{number}: expected 'channel,start,end,label', got {text!r}")
         try:
             channel, start, end, label = int(float(parts[0])), float(parts[1]), float(parts[2]), int(float(parts[3]))
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: int(inf)
             raise DataError(f"{path}:{number}: not numbers: {text!r}") from None
         events.append(EventLine(channel, start, end, label - 1, number))
     return events
@@ -108,24 +118,32 @@ def read_label_table(path: str | os.PathLike) -> tuple[dict[str, list[tuple[floa
     path = Path(path)
     events: dict[str, list] = {}
     whole: dict[str, str] = {}
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
+    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+    try:
         columns = set(reader.fieldnames or [])
         if not {"file", "label"} <= columns:
             raise DataError(f"{path}: a label table needs the columns file,label (and optionally start,end); has {sorted(columns)}")
         timed = {"start", "end"} <= columns
-        for number, row in enumerate(reader, start=2):
-            label = (row["label"] or "").strip()
+        for row in reader:
+            number = reader.line_num
+            file, label = (row["file"] or "").strip(), (row["label"] or "").strip()
+            if not file:
+                raise DataError(f"{path}:{number}: no file name")
             if not label:
                 raise DataError(f"{path}:{number}: empty label")
             if timed and (row.get("start") or "").strip():
                 try:
-                    start, end = float(row["start"]), float(row["end"])
+                    start, end = float(row["start"]), float(row["end"] or "")
                 except ValueError:
                     raise DataError(f"{path}:{number}: start/end are not numbers") from None
-                events.setdefault(row["file"].strip(), []).append((start, end, label, number))
+                if not -float("inf") < start < end < float("inf"):  # also NaN
+                    raise DataError(f"{path}:{number}: start {start:g} s is not before end {end:g} s "
+                                    "(or not a finite time)")
+                events.setdefault(file, []).append((start, end, label, number))
             else:
-                whole[row["file"].strip()] = label
+                whole[file] = label
+    except csv.Error as e:
+        raise DataError(f"{path}:{reader.line_num}: not a CSV table ({e})") from None
     return events, whole
 
 

@@ -81,6 +81,10 @@ class EEGStore(StoreMeta):
             expected = int(np.prod(shape)) * 4
             if not f.exists() or f.stat().st_size != expected:
                 raise DataError(f"{f}: expected {expected} bytes for shape {shape}; the store is incomplete, rebuild it")
+        skipped = self.meta.get("skipped_files", [])
+        if skipped and not self.meta["n_faithful"].get("train"):
+            raise DataError(f"{self.path}: the store holds no training windows: {_skipped_reasons(skipped)}; "
+                            "fix or remove these files and rebuild it")
 
     def windows(self, split: str) -> np.ndarray:
         shape = tuple(self.meta["shapes"][split])
@@ -145,6 +149,7 @@ def build_store(
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         meta = _build_into(tmp, specs, class_names, config, errors, progress)
+        check_splits(meta, specs, path)
         meta.update(version=STORE_VERSION, params=params, val_subjects=val_subjects,
                     built_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
         atomic_write_json(tmp / "meta.json", meta)
@@ -159,7 +164,11 @@ def _replace_folder(new: Path, target: Path) -> None:
     if target.exists():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         os.replace(target, old)
-        os.replace(new, target)
+        try:
+            os.replace(new, target)
+        except BaseException:  # interrupted between the two renames: put the old store back
+            os.replace(old, target)
+            raise
         shutil.rmtree(old, ignore_errors=True)
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -253,6 +262,39 @@ def _build_into(tmp: Path, specs, class_names, config: PreprocessConfig, errors:
         ),
         "missing_channels": dict(missing_channels),
     }
+
+
+def _skipped_reasons(skipped: list[dict], limit: int = 10) -> str:
+    """'file: reason; ...' of skipped files or lines (the reason names the file when it can)."""
+    items = [s["reason"] if s["file"] in s["reason"] else f"{s['file']}: {s['reason']}" for s in skipped[:limit]]
+    more = f"; and {len(skipped) - limit} more" if len(skipped) > limit else ""
+    return "; ".join(items) + more
+
+
+def check_splits(meta: dict, specs: list[RecordingSpec], where) -> None:
+    """After skipping unusable files or lines: a split that had recordings must still hold annotation
+    lines, and the training split at least two classes when its recordings had them; otherwise a
+    ``DataError`` naming the skipped files (or lines) and why. Nothing is checked when nothing was skipped."""
+    skipped = meta["skipped_files"] or meta["skipped_lines"]
+    if not skipped:
+        return
+    for split in SPLITS:
+        recordings = [s for s in specs if s.split == split]
+        if not recordings:
+            continue  # a split with no recordings at all is the caller's choice (e.g. val_fraction 0)
+        if meta["n_faithful"][split] == 0:
+            problem = f"the {split} split is empty ({len(recordings)} recording(s) gave no usable window)"
+        elif split == "train":
+            wanted = {e.label for s in recordings for e in s.events} | {
+                s.whole_file_label for s in recordings if s.whole_file_label is not None}
+            kept = [c for c, n in meta["class_counts"][split].items() if n]
+            if len(wanted) < 2 or len(kept) >= 2:
+                continue
+            problem = (f"the train split holds only the class {', '.join(kept) or 'none'} (its recordings had "
+                       f"{len(wanted)} classes): too few to train on")
+        else:
+            continue
+        raise DataError(f"{where}: {problem} after skipping unusable input: {_skipped_reasons(skipped)}")
 
 
 def check_store(store: EEGStore, specs: list[RecordingSpec]) -> None:

@@ -3,6 +3,8 @@ block written out with plain operators (the oracle of the fused block and of the
 
 from __future__ import annotations
 
+import os
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -123,3 +125,27 @@ def write_things_release(root: Path, train_concepts, test_concepts, per_concept:
             np.save(root / f"sub-{s:02d}" / f"preprocessed_eeg_{part}.npy",
                     {"preprocessed_eeg_data": data, "ch_names": channel_names, "times": times})
     return eeg
+
+
+@lru_cache(maxsize=1)
+def _mutation_test_files() -> dict[str, set[str]]:
+    """tools/mutation.py's map: dotted module prefix -> the test files that cover that module."""
+    import runpy
+
+    modules = runpy.run_path(str(REPO / "tools" / "mutation.py"))["MODULES"]
+    return {path[:-3].replace("/", ".") + ".": set(files) for path, files in modules.values()}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under `make mutation` (mutmut names the mutant in MUTANT_UNDER_TEST), a mutant of a core module
+    runs only the tests of that module's test files among those mutmut chose (the ones that call its function)."""
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    if "__mutmut_" not in mutant:
+        return
+    files = next((f for prefix, f in _mutation_test_files().items() if mutant.startswith(prefix)), None)
+    if files is None:
+        return
+    keep = [item for item in items if item.nodeid.split("::")[0] in files]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep
