@@ -94,8 +94,7 @@ def plot_table(results: pd.DataFrame, table: str, refs: dict, fig_dir: Path) -> 
     variants = ["full"] + [v for v, spec in VARIANTS.items() if spec.table == table and v != "full"]
     variants = [v for v in variants if v in set(results["variant"])]
     fractions = sorted(results["label_fraction"].unique(), reverse=True)
-    fig, axes = plt.subplots(1, len(fractions), figsize=(1.3 * len(variants) * len(fractions) + 3, 4.2), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(fractions), figsize=(7.0, 4.6), sharey=True, squeeze=False)
     for ax, fraction in zip(axes[0], fractions):
         part = results[results["label_fraction"] == fraction]
         for i, v in enumerate(variants):
@@ -111,16 +110,17 @@ def plot_table(results: pd.DataFrame, table: str, refs: dict, fig_dir: Path) -> 
             if (method, fraction) in refs:
                 ax.axhline(refs[(method, fraction)], color=color, ls=ls, lw=1.2, label=method)
         ax.axhline(0, color="k", lw=0.8, label="chance (kappa 0)")
-        ax.set_xticks(range(len(variants)), [v.replace("_", " ") for v in variants], rotation=30, ha="right")
-        ax.set(title=f"{fraction:.0%} of the labels", xlabel="variant")
+        ax.set_xticks(range(len(variants)), [PAPER_NAMES.get(v, v.replace("_", " ")) for v in variants], rotation=40,
+                      ha="right", fontsize=7)
+        ax.set_title(f"{fraction:.0%} of the labels", fontsize=9)
     axes[0, 0].set_ylabel("test Cohen's kappa (x100)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     handles += [plt.Line2D([], [], color="k", marker=".", ls=""),
                 plt.Line2D([], [], color="k", marker="D", mfc="white", ls="")]
     labels += ["one seed", "paper (TUEV, 100%)"]
-    axes[0, -1].legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.suptitle(f"Ablation {table}: test kappa per variant (bars: mean over seeds)")
-    fig.tight_layout()
+    fig.suptitle(f"Ablation {table}: test kappa per variant (bars: mean over seeds)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=3, frameon=False)
     name = re.sub(r"[^a-z0-9]+", "_", table.lower()).strip("_")
     return save_figure(fig, name, fig_dir)
 
@@ -129,7 +129,8 @@ def plot_table(results: pd.DataFrame, table: str, refs: dict, fig_dir: Path) -> 
 def plot_agreement(table: pd.DataFrame, rho: float, fig_dir: Path) -> Path:
     """Our change of test kappa from the full model against the paper's, one point per variant the
     paper reports (error bars: the seed std of :func:`paper_agreement`), with the line of equal change."""
-    fig, ax = plt.subplots(figsize=(8.4, 4.6))
+    fig, ax = plt.subplots(figsize=(7.0, 4.6))
+    fig.subplots_adjust(left=0.09, right=0.52, bottom=0.12, top=0.88)  # the key of variants on the right
     ax.errorbar(table["paper"], table["ours"], yerr=table["seed std"], fmt="o", color="tab:blue", capsize=3,
                 label="variant (mean over seeds; bar: seed std)")
     key = []
@@ -138,13 +139,13 @@ def plot_agreement(table: pd.DataFrame, rho: float, fig_dir: Path) -> Path:
         ax.annotate(str(number), (r["paper"], r["ours"]), textcoords="offset points", xytext=(5, 3), fontsize=9,
                     fontweight="bold")
         key.append(f"{number}  {PAPER_NAMES.get(r['variant'], r['variant'])}: ours {r['ours']:+.1f}, paper {r['paper']:+.1f}")
-    ax.text(1.03, 0.98, "\n".join(key), transform=ax.transAxes, va="top", fontsize=8, family="monospace")
+    ax.text(1.04, 1.0, "\n".join(key), transform=ax.transAxes, va="top", fontsize=7, family="monospace")
     low = min(table["paper"].min(), (table["ours"] - table["seed std"]).min(), 0) - 2
     ax.plot([low, 2], [low, 2], color="gray", lw=1, ls="--", label="same change as the paper")
     ax.axhline(0, color="tab:red", lw=1.2, label="the full model")
     ax.axvline(0, color="tab:red", lw=1.2)
-    ax.set(xlabel="paper (TUEV): change of test kappa (x100)", ylabel="ours (simulated): change of test kappa (x100)",
-           title=f"Ablations against the paper, all labels (Spearman's rho {rho:.2f})")
-    ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
+    ax.set_xlabel("paper (TUEV): change of test kappa (x100)", fontsize=8)
+    ax.set_ylabel("ours (simulated): change of test kappa (x100)", fontsize=8)
+    ax.set_title(f"Ablations against the paper, all labels\n(Spearman's rho {rho:.2f})", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
     return save_figure(fig, "agreement_with_paper", fig_dir)

@@ -107,9 +107,9 @@ def plot_class_examples(windows: list[np.ndarray], titles: list[str], sfreq: flo
 
     n = len(windows)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 5.0 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(7.0, 3.6 * nrows), squeeze=False)  # 7 inches: a page column
     for ax, x, title, h in zip(axes.flat, windows, titles, highlights):
-        plot_montage(ax, x, sfreq, spacing=1.0, span=span, highlight=h, title=title)
+        plot_montage(ax, x, sfreq, spacing=1.0, span=span, highlight=h, title=title.replace(", ", "\n", 1))
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     fig.tight_layout()

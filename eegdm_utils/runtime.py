@@ -200,10 +200,32 @@ def set_figure_output(formats=("png",), dpi: int = 110) -> None:
     _figure_output.update(formats=formats, dpi=int(dpi))
 
 
+FIGURE_MAX_WIDTH = 7.0  # inches: a two-column page's full width, or a slide
+
+
+def fit_width(fig, max_width: float = FIGURE_MAX_WIDTH) -> float:
+    """Narrow ``fig`` until what ``savefig(bbox_inches="tight")`` writes (the tight bounding box,
+    labels that overhang the canvas included, plus the padding on both sides) is at most
+    ``max_width`` inches wide; the height stays. Returns the saved width."""
+    import matplotlib
+
+    pad = 2 * float(matplotlib.rcParams["savefig.pad_inches"])
+    saved = lambda: fig.get_tightbbox(fig.canvas.get_renderer()).width + pad  # inches
+    for _ in range(4):
+        width = saved()
+        if width <= max_width:
+            return width
+        w, h = fig.get_size_inches()
+        fig.set_size_inches(w - (width - max_width) - 0.01, h)
+    return saved()
+
+
 def save_figure(fig, name: str, figures_dir: str | os.PathLike, dpi: int | None = None) -> Path:
     """Save ``fig`` as ``figures_dir/<name>.<format>`` for each format of
-    :func:`set_figure_output` (PNG at 110 dpi unless set); the one helper every notebook uses.
-    Each file is written whole or not at all. Returns the path of the first format."""
+    :func:`set_figure_output` (PNG at 110 dpi unless set), at most :data:`FIGURE_MAX_WIDTH` inches
+    wide (:func:`fit_width`); the one helper every notebook uses. Each file is written whole or not
+    at all. Returns the path of the first format."""
+    fit_width(fig)
     paths = []
     for fmt in _figure_output["formats"]:
         out = Path(figures_dir) / f"{name}.{fmt}"

@@ -69,7 +69,7 @@ LABELS = ("100%", "10%")
 
 def panels():
     """One panel per label fraction, sharing the kappa axis."""
-    fig, axes = plt.subplots(1, len(LABELS), figsize=(11, 4), sharey=True)
+    fig, axes = plt.subplots(1, len(LABELS), figsize=(7.0, 3.6), sharey=True)
     for ax, labels in zip(axes, LABELS):
         ax.set_title(f"{labels} of the training labels", fontsize=9)
     return fig, axes

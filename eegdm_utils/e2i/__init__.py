@@ -17,6 +17,8 @@ One module per idea:
 - ``eeg_conditioning``: stages B/C on the EEG side and SGDM's semantic and structural guidance;
 - ``pipeline``: stages B/C on EEG (notebook 85): the methods, their loss, warm-up and fine-tuning,
   DDIM sampling with classifier-free guidance, reconstruction from EEG trials;
+- ``study``: notebook 85's experiment as one object: the image side built once, the methods, baselines
+  and controls over seeds, the table, the zero-shot section, the ablations and the metrics record;
 - ``two_stage``: the two-stage baseline (ridge regression to the image embedding, then the generator);
 - ``metrics``: n-way identification, 2-way in feature space (also within class and in the embedder's
   features), PixCorr, SSIM, Frechet distance, test-set sampling errors;

@@ -6,7 +6,30 @@ Shape letters: B images, S samples per EEG, H height, W width, C channels, L sam
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
+
+WIDTH = 7.0  # inches: every figure fits a two-column page or a slide
+
+# one colour per EEG-to-image method (its shuffled-EEG control: the same colour, hatched and pale)
+E2I_COLORS = {"DreamDiffusion": "#1f77b4", "structure-guided": "#d62728", "both": "#9467bd",
+              "SGDM-style: contrastive embedding prompt": "#ff7f0e", "two-stage (ridge)": "#2ca02c",
+              "linear decoder -> class prompt": "#8c564b", "unconditional": "#7f7f7f",
+              "true-class prompt (bound)": "#17becf"}
+
+
+def e2i_color(method: str) -> str:
+    """The colour of an EEG-to-image method (a row of notebook 85's table, with or without its
+    ", shuffled EEG" suffix or a zero-shot qualifier)."""
+    for name, colour in E2I_COLORS.items():
+        if method.startswith(name):
+            return colour
+    raise ValueError(f"no colour for EEG-to-image method {method!r}: add it to E2I_COLORS")
+
+
+def _wrapped(labels, width: int = 24) -> list[str]:
+    return ["\n".join(textwrap.wrap(label, width)) for label in labels]
 
 
 def show_image(ax, image) -> None:
@@ -18,6 +41,7 @@ def show_image(ax, image) -> None:
         ax.imshow(np.clip((image + 1.0) / 2.0, 0.0, 1.0))
     else:
         ax.imshow(image, cmap="gray", vmin=-1, vmax=1)
+    ax.set_aspect("equal", adjustable="box")  # square pixels, whatever the figure's width
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -28,8 +52,8 @@ def plot_stimuli_and_erps(images, labels, eeg, trial_labels, channel_names, sfre
     import matplotlib.pyplot as plt
 
     n_classes = int(labels.max()) + 1
-    fig = plt.figure(figsize=(12, 5.6))
-    grid = fig.add_gridspec(per_class + 1, max(n_classes, 3 * len(channels)), height_ratios=[1] * per_class + [3.2])
+    fig = plt.figure(figsize=(WIDTH, 4.4))
+    grid = fig.add_gridspec(per_class + 1, max(n_classes, 3 * len(channels)), height_ratios=[1] * per_class + [4.2])
     rng = np.random.default_rng(0)
     for c in range(n_classes):
         for k, i in enumerate(rng.choice(np.flatnonzero(labels == c), size=per_class, replace=False)):
@@ -46,10 +70,11 @@ def plot_stimuli_and_erps(images, labels, eeg, trial_labels, channel_names, sfre
         for c in range(n_classes):
             ax.plot(t, eeg[trial_labels == c, k].mean(axis=0), lw=1, color=f"C{c}", label=str(c))
         ax.axhline(0, color="k", lw=0.5)
-        ax.set_title(f"{name}: class-average ERP", fontsize=9)
-        ax.set_xlabel("time after image onset (ms)")
+        ax.set_title(f"{name}: class-average ERP", fontsize=8)
+        ax.set_xlabel("time after onset (ms)", fontsize=8)
+        ax.tick_params(labelsize=7)
         if j == 0:
-            ax.set_ylabel("uV")
+            ax.set_ylabel("amplitude (µV)", fontsize=8)
     ax.legend(fontsize=6, ncol=2, title="digit", title_fontsize=6)
     fig.tight_layout()
     return fig
@@ -76,7 +101,7 @@ def plot_masked_reconstruction(signal, reconstruction, hidden, channel_names, sf
     """One trial [C, L]: the signal, the hidden tokens shaded, the reconstruction of the hidden part."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(channels), 1, figsize=(7.5, 1.3 * len(channels)), sharex=True)
+    fig, axes = plt.subplots(len(channels), 1, figsize=(WIDTH, 1.3 * len(channels)), sharex=True)
     t = 1000 * np.arange(signal.shape[-1]) / sfreq
     for ax, name in zip(np.atleast_1d(axes), channels):
         k = list(channel_names).index(name)
@@ -127,7 +152,8 @@ def plot_reconstruction_grid(stimuli, reconstructions: dict, samples: int, title
 
     B = len(stimuli)
     rows = 1 + samples * len(reconstructions)
-    fig, axes = plt.subplots(rows, B, figsize=(0.62 * B + 1.6, 0.62 * rows + 0.4), squeeze=False)
+    cell = min(0.62, (WIDTH - 2.0) / B)  # inches per image, 2 inches for the row labels
+    fig, axes = plt.subplots(rows, B, figsize=(cell * B + 2.0, cell * rows + 0.5), squeeze=False)
     labels = ["stimulus"] + [f"{m} #{s + 1}" for m in reconstructions for s in range(samples)]
     images = [stimuli] + [recon[:, s] for recon in reconstructions.values() for s in range(samples)]
     for r, (row_images, label) in enumerate(zip(images, labels)):
@@ -150,12 +176,14 @@ def plot_stage_b(history: dict, samples, judged: float, guidance_scale: float, c
     import matplotlib.pyplot as plt
 
     K, S = len(samples), len(samples[0])
-    fig = plt.figure(figsize=(10, 4.4))
+    fig = plt.figure(figsize=(WIDTH, 3.6))
     outer = fig.add_gridspec(1, 2, width_ratios=[1.2, 0.9 * S / K], wspace=0.2, top=0.88)
     ax = fig.add_subplot(outer[0])
     ax.plot(history["step"], history["loss"], color="C0")
-    ax.set(xlabel="optimizer step", ylabel="epsilon MSE (training batches)",
-           title="Stage B pretraining on images with class prompts")
+    ax.set_xlabel("optimizer step", fontsize=8)
+    ax.set_ylabel("epsilon MSE (training batches)", fontsize=8)
+    ax.set_title("Stage B pretraining\n(images with class prompts)", fontsize=9)
+    ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
     inner = outer[1].subgridspec(K, S, wspace=0.08, hspace=0.08)
     for k in range(K):
@@ -164,11 +192,11 @@ def plot_stage_b(history: dict, samples, judged: float, guidance_scale: float, c
             show_image(cell, samples[k][j])
             if j == 0:
                 name = class_names[k] if class_names is not None else str(k)
-                cell.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+                cell.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
     box = outer[1].get_position(fig)
-    fig.text(box.x0 - 0.035, (box.y0 + box.y1) / 2, "class prompt", rotation=90, va="center", ha="center", fontsize=9)
+    fig.text(box.x0 - 0.05, (box.y0 + box.y1) / 2, "class prompt", rotation=90, va="center", ha="center", fontsize=9)
     fig.text((box.x0 + box.x1) / 2, 0.93, f"{S} samples per class prompt (rows), guidance {guidance_scale:g}:\n"
-             f"the judge calls {judged:.0%} of them their prompt's class", ha="center", fontsize=10)
+             f"the judge calls {judged:.0%} of them their prompt's class", ha="center", fontsize=8)
     return fig
 
 
@@ -178,44 +206,77 @@ METRIC_LABELS = {"top1_2way": "2-way top-1", "top1_5way": "5-way top-1", "top1_1
                  "pixcorr": "PixCorr", "ssim": "SSIM"}
 
 
-def plot_metric_bars(summary, metrics, chance: dict, title: str):
-    """One panel per metric, methods as horizontal bars (``summary``: DataFrame, rows = methods in
-    display order, columns ``<metric>_mean`` and ``<metric>_std``): the seed std as error bars, chance
-    as a dashed line, controls (names with "shuffled" or "unconditional") in grey, bounds in green."""
+def _panel_grid(n_panels: int, rows_per_panel: int, label_lines: int = 2):
+    """Axes for ``n_panels`` metric panels, at most three a row, within :data:`WIDTH`; the spare
+    axes of the last row are returned separately (one holds the legend)."""
     import matplotlib.pyplot as plt
 
-    methods = list(summary.index)
-    colours = ["0.65" if ("shuffled" in m or "unconditional" in m) else "C2" if "bound" in m else "C0" for m in methods]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(2.9 * len(metrics) + 2.6, 0.34 * len(methods) + 1.6),
-                             sharey=True, squeeze=False)
+    ncols = min(3, n_panels)
+    nrows = -(-n_panels // ncols)
+    height = 0.26 * rows_per_panel * label_lines / 1.6 + 1.1
+    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, height * nrows + 0.5), squeeze=False)
+    flat = list(axes.flat)
+    return fig, axes, flat[:n_panels], flat[n_panels:]
+
+
+def plot_metric_bars(summary, metrics, chance: dict, title: str):
+    """One panel per metric (three a row), one row per method in its colour with its shuffled-EEG
+    control as a pale hatched bar just below (``summary``: DataFrame, rows = methods in display order
+    with controls named ``<method>, shuffled EEG``, columns ``<metric>_mean`` and ``<metric>_std``):
+    the seed std as error bars, chance as a dashed line."""
+    from matplotlib.patches import Patch
+
+    methods = [m for m in summary.index if not m.endswith(", shuffled EEG")]
+    fig, axes, panels, spare = _panel_grid(len(metrics), len(methods))
     y = np.arange(len(methods))
-    for ax, metric in zip(axes[0], metrics):
-        means = summary[f"{metric}_mean"].to_numpy()
-        stds = summary[f"{metric}_std"].fillna(0).to_numpy()
-        ax.barh(y, means, xerr=stds, color=colours, capsize=2, height=0.7)
+    for i, (ax, metric) in enumerate(zip(panels, metrics)):
+        for j, method in enumerate(methods):
+            colour = e2i_color(method)
+            std = np.nan_to_num(summary.loc[method, f"{metric}_std"])
+            ax.barh(j - 0.18, summary.loc[method, f"{metric}_mean"], xerr=std, color=colour, height=0.36, capsize=2)
+            control = f"{method}, shuffled EEG"
+            if control in summary.index:
+                ax.barh(j + 0.18, summary.loc[control, f"{metric}_mean"],
+                        xerr=np.nan_to_num(summary.loc[control, f"{metric}_std"]), color=colour, alpha=0.3,
+                        hatch="///", edgecolor=colour, height=0.36, capsize=2)
         if metric in chance:
-            ax.axvline(chance[metric], color="k", ls="--", lw=1)
-        ax.set_title(METRIC_LABELS.get(metric, metric), fontsize=10)
-        ax.set_xlabel("test score" + (f" (chance {chance[metric]:g})" if metric in chance else ""), fontsize=8)
-        ax.tick_params(axis="x", labelsize=8)
-    axes[0, 0].set_yticks(y, methods, fontsize=8)
-    axes[0, 0].invert_yaxis()
-    fig.suptitle(title + "; blue: methods and baselines, grey: controls, green: bound", fontsize=10)
+            ax.axvline(chance[metric], color="k", ls="--", lw=1, zorder=3)
+        ax.set_title(METRIC_LABELS.get(metric, metric), fontsize=9)
+        ax.set_xlabel("test score" + (f" (chance {chance[metric]:g})" if metric in chance else ""), fontsize=7)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_yticks(y, _wrapped(methods) if i % 3 == 0 else [], fontsize=7)
+        ax.invert_yaxis()
+    legend = [Patch(color="0.4", label="method (seed mean ± std)"),
+              Patch(facecolor="0.4", alpha=0.3, hatch="///", edgecolor="0.4", label="its shuffled-EEG control"),
+              _line("k", "--", "chance")]
+    target = spare[0] if spare else panels[-1]
+    if spare:
+        for ax in spare:
+            ax.set_axis_off()
+    target.legend(handles=legend, fontsize=7, loc="center" if spare else "lower right")
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _line(colour: str, style: str, label: str):
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color=colour, ls=style, lw=1, label=label)
 
 
 def plot_ablations(table, chance: dict, title: str, metrics=("top1_10way", "two_way_features", "ssim"),
                    reference: str | None = None):
     """One panel per metric, one dot per ablation (``table``: DataFrame, rows = ablations, columns =
-    metrics), joined to the full model's score (``reference``, blue, dotted across the panel); the
-    oracle (a bound, not from EEG) in green, each metric's own chance level dashed."""
+    metrics), joined to the full model's score (``reference``, in the structure-guided model's colour,
+    dotted across the panel); the oracle (a bound, not from EEG) in the bound's colour, each metric's
+    own chance level dashed."""
     import matplotlib.pyplot as plt
 
     rows = list(table.index)
-    colours = ["C0" if r == reference else "C2" if "oracle" in r else "C1" for r in rows]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(2.9 * len(metrics) + 2.8, 0.34 * len(rows) + 1.7),
-                             sharey=True, squeeze=False)
+    full, ablation, oracle = E2I_COLORS["structure-guided"], "0.35", E2I_COLORS["true-class prompt (bound)"]
+    colours = [full if r == reference else oracle if "oracle" in r else ablation for r in rows]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(WIDTH, 0.36 * len(rows) + 1.9), sharey=True, squeeze=False)
     y = np.arange(len(rows))
     for ax, metric in zip(axes[0], metrics):
         values = table[metric].to_numpy()
@@ -227,15 +288,16 @@ def plot_ablations(table, chance: dict, title: str, metrics=("top1_10way", "two_
             ax.axvline(chance[metric], color="k", ls="--", lw=1)
             lo, hi = min(lo, chance[metric]), max(hi, chance[metric])
         if reference in rows:
-            ax.axvline(float(table.loc[reference, metric]), color="C0", ls=":", lw=1)
+            ax.axvline(float(table.loc[reference, metric]), color=full, ls=":", lw=1)
         pad = 0.15 * (hi - lo) + 0.01
         ax.set_xlim(max(0.0, lo - pad), hi + pad)  # the differences, not the distance from 0
-        ax.set_title(METRIC_LABELS.get(metric, metric), fontsize=10)
-        ax.set_xlabel("test score" + (f" (dashed: chance {chance[metric]:g})" if metric in chance else ""), fontsize=8)
-        ax.tick_params(axis="x", labelsize=8)
-    axes[0, 0].set_yticks(y, rows, fontsize=8)
+        ax.set_title(METRIC_LABELS.get(metric, metric), fontsize=9)
+        ax.set_xlabel("test score" + (f"\n(dashed: chance {chance[metric]:g})" if metric in chance else ""), fontsize=7)
+        ax.tick_params(axis="x", labelsize=7)
+    axes[0, 0].set_yticks(y, _wrapped(rows, 22), fontsize=7)
     axes[0, 0].invert_yaxis()
-    fig.suptitle(f"{title}: blue the full model, orange an ablation, green the oracle (not from EEG)", fontsize=10)
+    fig.suptitle(f"{title}\nred: the full model; grey: an ablation; cyan: the oracle (a bound, not from EEG)",
+                 fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -245,19 +307,20 @@ def plot_learning_curve(curve, table_steps: int):
     with ``eeg``, ``null``, ``gap`` and ``val_top1_10way``)."""
     import matplotlib.pyplot as plt
 
-    fig, (ax_loss, ax_top1) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (ax_loss, ax_top1) = plt.subplots(1, 2, figsize=(WIDTH, 3.4))
     steps = curve.index.to_numpy()
     ax_loss.plot(steps, curve["eeg"], "o-", label="EEG context")
     ax_loss.plot(steps, curve["null"], "s--", label="null context (same noise)")
-    ax_loss.set(xlabel="fine-tuning step", ylabel="validation diffusion loss (epsilon MSE)",
-                title="What the EEG context tells the generator")
-    ax_loss.legend(fontsize=8)
+    ax_loss.set(xlabel="fine-tuning step", ylabel="validation loss (epsilon MSE)")
+    ax_loss.set_title("What the EEG context tells\nthe generator", fontsize=9)
+    ax_loss.legend(fontsize=7)
     ax_top1.plot(steps, curve["val_top1_10way"], "o-", color="C2")
     ax_top1.axhline(0.1, color="k", ls="--", lw=1, label="chance (0.1)")
     for ax in (ax_loss, ax_top1):
         ax.axvline(table_steps, color="grey", ls=":", lw=1, label=f"steps in the results table ({table_steps})")
-    ax_top1.set(xlabel="fine-tuning step", ylabel="10-way top-1 (validation)", title="Reconstructions judged")
-    ax_top1.legend(fontsize=8)
+    ax_top1.set(xlabel="fine-tuning step", ylabel="10-way top-1 (validation)")
+    ax_top1.set_title("Reconstructions judged", fontsize=9)
+    ax_top1.legend(fontsize=7)
     fig.suptitle("DreamDiffusion learning curve (first seed)", fontsize=10)
     fig.tight_layout()
     return fig
