@@ -130,17 +130,23 @@ def line_examples(lines: dict, indices: np.ndarray | None = None):
     return merge_lines(lines["window"][keep], lines["label"][keep].astype(np.int64))
 
 
-def readout_run(features: dict, lines: dict, n_classes: int, train_indices=None, c_grid=C_GRID) -> dict:
+def readout_run(features: dict, lines: dict, n_classes: int, train_indices=None, c_grid=C_GRID,
+                keep_predictions: bool = False) -> dict:
     """Fit a :class:`LinearReadout` on window features of the train split (lines ``train_indices``),
     choose C on validation, score every test annotation line once.
 
     ``features``: split -> [N_split windows, F]; ``lines``: split -> the store's faithful lines.
-    Returns the test metrics with the chosen C and the validation metrics."""
+    Returns the test metrics with the chosen C and the validation metrics (and, with
+    ``keep_predictions``, the predicted class of every test line, ``line_predictions``, for the
+    subject-level intervals of :mod:`eegdm_utils.intervals`)."""
     w_tr, y_tr, n_tr = line_examples(lines["train"], train_indices)
     w_va, y_va, n_va = line_examples(lines["val"])
     readout = LinearReadout(n_classes, c_grid)
     fitted = readout.fit(features["train"][w_tr], y_tr, n_tr, features["val"][w_va], y_va, n_va)
-    test = evaluate_lines(readout.predict(features["test"]), lines["test"], n_classes)
+    predicted = readout.predict(features["test"])
+    test = evaluate_lines(predicted, lines["test"], n_classes)
+    if keep_predictions:
+        test["line_predictions"] = predicted[lines["test"]["window"]].tolist()
     return {**test, "C": fitted.C, "val_kappa": fitted.val["kappa"], "val_balanced_accuracy": fitted.val["balanced_accuracy"],
             "val_kappa_by_C": fitted.val_kappa_by_C}
 

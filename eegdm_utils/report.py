@@ -58,7 +58,8 @@ def _row(result: dict, seed) -> dict:
     """One result of a metrics.json as a report row (the layout every ``collect_*`` returns)."""
     return {"seed": seed, "method": result["method"], "label_fraction": result["label_fraction"],
             **{m: result[m] for m in METRICS}, "val_kappa": result["val_kappa"], "epochs": result.get("epochs"),
-            "confusion": np.array(result["confusion"])}
+            "confusion": np.array(result["confusion"]),
+            "line_predictions": None if "line_predictions" not in result else np.array(result["line_predictions"])}
 
 
 def collect_seed_results(lft_dir: str | Path, seeds: list[int] | None = None):
@@ -135,43 +136,104 @@ def recall_table(results, class_names):
     return pd.DataFrame(rows)
 
 
-def target_checks(table, recalls, label_fractions, min_recall: float = 0.2, min_seeds: int = 3):
-    """The claims a report must back, each decided from the numbers: EEGDM above the band-power
-    pipeline, the untrained-backbone control and EEGNet on kappa and balanced accuracy by more than
-    the larger seed std of the two rows; every class recalled at least ``min_recall`` (mean over
-    seeds); the LFT at least as good as a linear probe on the same cache; the pretrained cache's
-    probe above the untrained one's. With fewer than ``min_seeds`` seeds a seed std means nothing,
-    and the answer is "not assessed". Readouts are one deterministic fit (std 0); test-set
-    sampling error is not part of the criterion."""
+# the comparisons the claims make: (method, other, metric); the first method is above the other
+COMPARISONS = (*((EEGDM, other, m) for other in (BAND_POWER, UNTRAINED, EEGNET)
+                  for m in ("kappa", "balanced_accuracy")),
+               (EEGDM, PROBE, "kappa"), (PROBE, PROBE_UNTRAINED, "kappa"))
+NO_INTERVAL = "not assessed (no line predictions)"
+
+
+def recorded_test_lines(run_dir: str | Path) -> dict | None:
+    """The test lines' labels and subjects that notebook 45 records (``run_dir/controls/metrics.json``),
+    or None for a run made before it recorded them."""
+    return read_json(Path(run_dir) / "controls" / "metrics.json").get("test_lines")
+
+
+def claim_intervals(results, test_lines: dict | None, n_classes: int, label_fractions, n_boot: int = 2000,
+                    level: float = 0.95) -> dict:
+    """The subject-level paired bootstrap (:func:`eegdm_utils.intervals.subject_bootstrap`, ×100) of
+    each comparison of :data:`COMPARISONS` and label fraction whose rows carry ``line_predictions``:
+    {(method, other, metric, fraction): {"difference", "low", "high", ...}}. ``test_lines``:
+    ``{"label": [N], "subject": [N]}``, the test lines in the order the predictions follow (None: no
+    intervals)."""
+    from .intervals import subject_bootstrap
+
+    if test_lines is None:
+        return {}
+    labels, subjects = np.asarray(test_lines["label"]), np.asarray(test_lines["subject"])
+
+    def predictions(method, fraction):
+        rows = results[(results.method == method) & (results.label_fraction == fraction)]
+        if rows.empty or any(p is None for p in rows["line_predictions"]):
+            return None
+        for p in rows["line_predictions"]:
+            if len(p) != len(labels):
+                raise ValueError(f"{method} ({fraction:.0%} labels) predicts {len(p)} test lines, the store "
+                                 f"has {len(labels)}: the runs are not of one store")
+        return np.stack(list(rows["line_predictions"]))  # [seeds, N]
+
+    out = {}
+    for fraction in label_fractions:
+        for method, other, metric in COMPARISONS:
+            a, b = predictions(method, fraction), predictions(other, fraction)
+            if a is None or b is None:
+                continue
+            r = subject_bootstrap(labels, a, b, subjects, n_classes, metric=metric, n_boot=n_boot, level=level)
+            out[(method, other, metric, fraction)] = {**r, **{k: 100 * r[k] for k in ("difference", "low", "high")}}
+    return out
+
+
+def target_checks(table, recalls, label_fractions, intervals: dict | None = None, min_recall: float = 0.2,
+                  min_seeds: int = 3):
+    """The claims a report must back, each decided from the numbers. A comparison (EEGDM above the
+    band-power pipeline, the untrained-backbone control and EEGNet on kappa and balanced accuracy;
+    the pretrained cache's probe above the untrained one's) holds only when the subject-level
+    interval of the difference (``intervals``, from :func:`claim_intervals`) lies above zero and the
+    difference is larger than the larger seed std of the two rows; "the LFT not below the linear probe
+    on its cache" holds unless the interval lies below zero. Every class recalled at least
+    ``min_recall`` (mean over seeds). With fewer than ``min_seeds`` seeds a seed std means nothing:
+    "not assessed"; without line predictions there is no interval: "not assessed" too. Readouts are
+    one deterministic fit (std 0)."""
     import pandas as pd
+
+    intervals = intervals or {}
 
     def row(method, fraction):
         return table[(table.method == method) & (table.labels == f"{fraction:.0%}")].iloc[0]
 
     checks = []
 
-    def claim(fraction, text, measured, holds, seeds):
+    def claim(fraction, text, measured, holds, seeds, interval=None):
+        if seeds < min_seeds:
+            holds = "not assessed"
         checks.append({"labels": f"{fraction:.0%}", "claim": text, "measured": measured,
-                       "holds": holds if seeds >= min_seeds else "not assessed"})
+                       "interval": "" if interval is None else f"[{interval['low']:+.2f}, {interval['high']:+.2f}]",
+                       "holds": holds})
+
+    def compared(fraction, method, other, metric, text, seeds, at_least=False):
+        ours, theirs = row(method, fraction), row(other, fraction)
+        margin = ours[f"{metric}_mean"] - theirs[f"{metric}_mean"]
+        spread = max(ours[f"{metric}_std"], theirs[f"{metric}_std"])
+        interval = intervals.get((method, other, metric, fraction))
+        if interval is None:
+            holds = NO_INTERVAL
+        elif at_least:
+            holds = bool(interval["high"] >= 0)
+        else:
+            holds = bool(interval["low"] > 0 and margin > spread)
+        claim(fraction, text, f"{margin:+.2f} (seed std {spread:.2f})", holds, seeds, interval)
 
     for fraction in label_fractions:
-        ours = row(EEGDM, fraction)
-        seeds = int(ours["seeds"])
+        seeds = int(row(EEGDM, fraction)["seeds"])
         for other in (BAND_POWER, UNTRAINED, EEGNET):
-            theirs = row(other, fraction)
             for m in ("kappa", "balanced_accuracy"):
-                margin = ours[f"{m}_mean"] - theirs[f"{m}_mean"]
-                needed = max(ours[f"{m}_std"], theirs[f"{m}_std"])
-                claim(fraction, f"EEGDM above {other} ({m.replace('_', ' ')})",
-                      f"{margin:+.2f} (needs > {needed:.2f})", bool(margin > needed), seeds)
+                compared(fraction, EEGDM, other, m, f"EEGDM above {other} ({m.replace('_', ' ')})", seeds)
         rec = recalls[(recalls.method == EEGDM) & (recalls.labels == f"{fraction:.0%}")].iloc[0]
         worst = min((rec[c], c) for c in recalls.columns[2:])
         claim(fraction, f"EEGDM recalls every class >= {min_recall}", f"lowest: {worst[1]} {worst[0]:.2f}",
               bool(worst[0] >= min_recall), seeds)
-        margin = ours["kappa_mean"] - row(PROBE, fraction)["kappa_mean"]
-        claim(fraction, "LFT at least as good as the linear probe on its cache (kappa)", f"{margin:+.2f}",
-              bool(margin >= 0), seeds)
-        margin = row(PROBE, fraction)["kappa_mean"] - row(PROBE_UNTRAINED, fraction)["kappa_mean"]
-        claim(fraction, "pretrained cache's probe above the untrained cache's (kappa; one fit each)",
-              f"{margin:+.2f}", bool(margin > 0), min_seeds)
+        compared(fraction, EEGDM, PROBE, "kappa", "LFT not below the linear probe on its cache (kappa)", seeds,
+                 at_least=True)
+        compared(fraction, PROBE, PROBE_UNTRAINED, "kappa",
+                 "pretrained cache's probe above the untrained cache's (kappa; one fit each)", min_seeds)
     return pd.DataFrame(checks)

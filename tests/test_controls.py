@@ -151,21 +151,54 @@ def _results(eegdm_kappas, band_kappa):
     return pd.DataFrame(rows)
 
 
-def test_claims_need_a_margin_beyond_the_seed_std_and_enough_seeds():
-    from eegdm_utils.report import recall_table, summary_table, target_checks
+def _interval(low, high):
+    return {"difference": (low + high) / 2, "low": low, "high": high}
 
-    def checks(kappas, band):
+
+def test_a_claim_needs_its_interval_above_zero_a_margin_beyond_the_seed_std_and_enough_seeds():
+    from eegdm_utils.report import BAND_POWER, EEGDM, NO_INTERVAL, PROBE, recall_table, summary_table, target_checks
+
+    def checks(kappas, band, low=5.0, high=30.0, probe=(-3.0, 4.0)):
         results = _results(kappas, band)
-        return target_checks(summary_table(results), recall_table(results, ["a", "b"]), [1.0]).set_index("claim")["holds"]
+        intervals = {(EEGDM, BAND_POWER, "kappa", 1.0): _interval(low, high), (EEGDM, PROBE, "kappa", 1.0): _interval(*probe)}
+        return target_checks(summary_table(results), recall_table(results, ["a", "b"]), [1.0], intervals).set_index("claim")
 
-    clear = checks([0.60, 0.62, 0.58, 0.61, 0.59], 0.40)  # std 0.014: +0.20 is far beyond it
-    assert clear["EEGDM above band powers + logistic regression (kappa)"] == True  # noqa: E712 (a numpy bool)
-    assert clear["LFT at least as good as the linear probe on its cache (kappa)"] == True  # noqa: E712 (a numpy bool)
-    assert clear["EEGDM recalls every class >= 0.2"] == True  # noqa: E712 (a numpy bool)
-    noisy = checks([0.20, 0.80, 0.30, 0.70, 0.50], 0.40)  # mean 0.50 but std 0.22: +0.10 is not enough
-    assert noisy["EEGDM above band powers + logistic regression (kappa)"] == False  # noqa: E712
-    one_seed = checks([0.90], 0.40)
-    assert one_seed["EEGDM above band powers + logistic regression (kappa)"] == "not assessed"
+    band = "EEGDM above band powers + logistic regression (kappa)"
+    clear = checks([0.60, 0.62, 0.58, 0.61, 0.59], 0.40)  # std 1.4 (x100): +20 is far beyond it, interval above 0
+    assert clear.loc[band, "holds"] == True  # noqa: E712 (a numpy bool)
+    assert clear.loc[band, "interval"] == "[+5.00, +30.00]"
+    assert clear.loc["LFT not below the linear probe on its cache (kappa)", "holds"] == True  # noqa: E712
+    assert clear.loc["EEGDM recalls every class >= 0.2", "holds"] == True  # noqa: E712
+    assert checks([0.60, 0.62, 0.58, 0.61, 0.59], 0.40, low=-2.0).loc[band, "holds"] == False  # noqa: E712 (interval has 0)
+    assert checks([0.6] * 5, 0.4, probe=(-9.0, -1.0)).loc["LFT not below the linear probe on its cache (kappa)",
+                                                          "holds"] == False  # noqa: E712 (interval below 0)
+    noisy = checks([0.20, 0.80, 0.30, 0.70, 0.50], 0.40)  # mean 0.50 but std 22: +10 is not enough
+    assert noisy.loc[band, "holds"] == False  # noqa: E712
+    assert checks([0.90], 0.40).loc[band, "holds"] == "not assessed"
+    assert clear.loc["EEGDM above EEGNet (kappa)", "holds"] == NO_INTERVAL  # no interval, no claim
+
+
+def test_claim_intervals_come_from_the_line_predictions_of_every_seed():
+    from eegdm_utils.report import BAND_POWER, EEGDM, claim_intervals
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 120)
+    subjects = np.repeat(["s1", "s2", "s3", "s4"], 30)
+    results = _results([0.6, 0.6, 0.6], 0.4)
+    results["line_predictions"] = [None] * len(results)
+    perfect, coin = labels.copy(), rng.integers(0, 2, 120)
+    for i, r in results.iterrows():
+        results.at[i, "line_predictions"] = perfect if r.method == EEGDM else coin if r.method == BAND_POWER else None
+    out = claim_intervals(results, {"label": labels, "subject": subjects}, 2, [1.0], n_boot=200)
+    assert set(out) == {(EEGDM, BAND_POWER, "kappa", 1.0), (EEGDM, BAND_POWER, "balanced_accuracy", 1.0)}
+    kappa = out[(EEGDM, BAND_POWER, "kappa", 1.0)]
+    from sklearn.metrics import cohen_kappa_score
+
+    assert kappa["difference"] == pytest.approx(100 * (1.0 - cohen_kappa_score(labels, coin)))
+    assert 0 < kappa["low"] <= kappa["difference"] <= kappa["high"] <= 100 * 2
+    results.at[results.index[0], "line_predictions"] = perfect[:-1]
+    with pytest.raises(ValueError, match="predicts 119 test lines, the store has 120"):
+        claim_intervals(results, {"label": labels, "subject": subjects}, 2, [1.0], n_boot=10)
 
 
 def test_variant_pass_matches_the_cache_path(tiny_store):

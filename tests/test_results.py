@@ -105,3 +105,23 @@ def test_the_committed_results_md_and_readme_are_the_committed_run_rendered():
     for s in committed["sections"]:
         for fig in s["figures"]:
             assert (REPO / committed["run"]["figures_dir"] / fig).exists(), f"RESULTS.md shows {fig}, which is not committed"
+
+
+def test_each_claims_interval_is_the_subject_bootstrap_of_the_line_predictions_written_out(rendered):
+    """The rendered interval of "EEGDM above EEGNet (kappa)" equals a bootstrap computed here from
+    the metrics files by the definition (concatenate the drawn subjects' lines, scikit-learn's kappa)."""
+    from test_intervals import slow_bootstrap
+
+    _, text = rendered
+    lines = json.loads((FIXTURE / "controls" / "metrics.json").read_text())["test_lines"]
+    y, subjects = np.array(lines["label"]), np.array(lines["subject"])
+
+    def predictions(method):
+        return np.array([next(r["line_predictions"] for r in json.loads(p.read_text())["results"]
+                              if (r["method"], r["label_fraction"]) == (method, 1.0))
+                         for p in sorted((FIXTURE / "lft").glob("seed_*/metrics.json"))])
+
+    low, high = 100 * slow_bootstrap(y, predictions("EEGDM"), predictions("EEGNet"), subjects, 2000, 0, 0.95)
+    assert len(set(subjects)) >= 3
+    claim = next(line for line in text.splitlines() if line.startswith("| 100% | EEGDM above EEGNet (kappa) |"))
+    assert f"| [{low:+.2f}, {high:+.2f}] |" in claim

@@ -30,8 +30,8 @@ sys.path.insert(0, str(REPO / "tools"))  # compute_curve, for the sweeps' tables
 from eegdm_utils.real import fold_table  # noqa: E402
 from eegdm_utils.runtime import atomic_write_bytes  # noqa: E402
 from eegdm_utils.report import (  # noqa: E402
-    EEGDM, FOUNDATION_METHODS, METRICS, PAPER_TUEV, REQUIRED_METHODS, collect_control_results,
-    collect_foundation_results, collect_seed_results, recall_table, summary_table, target_checks)
+    EEGDM, FOUNDATION_METHODS, METRICS, PAPER_TUEV, REQUIRED_METHODS, claim_intervals, collect_control_results,
+    collect_foundation_results, collect_seed_results, recall_table, summary_table, target_checks, recorded_test_lines)
 
 HEADLINE_START = "<!-- results:headline (tools/results.py writes this block) -->"
 METRIC_NAMES = {"kappa": "kappa", "balanced_accuracy": "balanced accuracy", "weighted_f1": "weighted F1"}
@@ -51,7 +51,7 @@ FIGURES = {
     "80_eeg_encoder_pretrain/block_design_pitfall.png": "A block-design recording decodes the class from a slow drift alone; leave-block-out evaluation exposes it.",
     "80_eeg_encoder_pretrain/masked_reconstruction.png": "Stage A: a validation trial with 75% of its tokens hidden, and the encoder's reconstruction.",
     "85_eeg_to_image/reconstructions.png": "Test stimuli and reconstructions from single EEG trials, per method, beside the shuffled-EEG control.",
-    "85_eeg_to_image/metrics.png": "Identification scores per method next to its shuffled-EEG control and chance.",
+    "85_eeg_to_image/metrics.png": "Each method's bar against the pale hatched bar of its shuffled-EEG control and the dashed chance line: only a gap beyond the error bars is information from the EEG.",
     "85_eeg_to_image/dreamdiffusion_learning_curve.png": "DreamDiffusion's validation loss with and without the EEG context over fine-tuning: the EEG tokens add nothing the generator uses.",
     "90_foundation_baseline/tokens.png": "Min-max tokens keep a channel's shape and lose its amplitude; amplitude tokens keep both within their range.",
     "90_foundation_baseline/comparison.png": "EEGFoundation's rows beside EEGDM and the baselines on test kappa.",
@@ -107,12 +107,16 @@ def classification(run: Path) -> dict | None:
                    [[r["method"], r["labels"], *(f"{r[c]:.2f}" for c in class_names)] for _, r in recalls.iterrows()])
     tables = [main, recall]
     if set(REQUIRED_METHODS) <= set(results["method"]):
-        checks = target_checks(summary, recalls, fractions)
+        intervals = claim_intervals(results, recorded_test_lines(run), len(class_names), fractions)
+        checks = target_checks(summary, recalls, fractions, intervals)
         held = int((checks["holds"] == True).sum())  # noqa: E712 ("not assessed" is neither)
-        tables.append(table(f"The claims notebook 50 checks, decided from the rows above: {held} of {len(checks)} hold "
-                            "(margins against the larger seed std; fewer than 3 seeds: not assessed).",
-                            ["labels", "claim", "measured", "holds"],
-                            [[c.labels, c.claim, c.measured, c.holds] for c in checks.itertuples()]))
+        subjects = next(iter(intervals.values()))["n_subjects"] if intervals else 0
+        tables.append(table(f"The claims notebook 50 checks, decided from the rows above: {held} of {len(checks)} hold. "
+                            "A comparison holds when the 95% interval of the difference (×100; a paired bootstrap over "
+                            f"the {subjects} test subjects, mean over seeds) lies above zero and the difference exceeds "
+                            "the larger seed std; fewer than 3 seeds: not assessed.",
+                            ["labels", "claim", "difference (seed std)", "95% interval", "holds"],
+                            [[c.labels, c.claim, c.measured, c.interval, c.holds] for c in checks.itertuples()]))
     tables.append(table("The paper's TUEV numbers (real recordings, full-size models) for scale, not for comparison: "
                         "the simulated corpus is not TUEV.", ["method (paper, TUEV)", *METRIC_NAMES.values()],
                         [[name, *(f"{v:.2f}" for v in values)] for name, values in PAPER_TUEV.items()]))
@@ -357,8 +361,10 @@ def render(results: dict, figure_prefix: str) -> str:
     if run["tier"] in ("run", "full"):
         out += [f"- `{what}`: not run on this code; its numbers are reported once it has run into this run folder"
                 for what in results["sweeps_not_run"]]
-    out += ["- Intervals over test subjects: the ± here is over seeds only; with a handful of test subjects the "
-            "subject-to-subject spread is the larger term, so a margin inside a few seed stds is not a finding.", ""]
+    out += ["- Intervals over test subjects for every table: only the classification claims carry one (a paired "
+            "bootstrap over the test subjects); elsewhere the ± is over seeds (or folds) only, and with a handful of "
+            "test subjects the subject-to-subject spread is the larger term, so a margin inside a few stds is not a "
+            "finding.", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
