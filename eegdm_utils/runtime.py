@@ -210,13 +210,21 @@ def fit_width(fig, max_width: float = FIGURE_MAX_WIDTH) -> float:
     import matplotlib
 
     pad = 2 * float(matplotlib.rcParams["savefig.pad_inches"])
-    saved = lambda: fig.get_tightbbox(fig.canvas.get_renderer()).width + pad  # inches
-    for _ in range(4):
-        width = saved()
-        if width <= max_width:
-            return width
-        w, h = fig.get_size_inches()
-        fig.set_size_inches(w - (width - max_width) - 0.01, h)
+    # text measured at the screen dpi comes out a little wider at the saving dpi: keep a margin
+    saved = lambda: fig.get_tightbbox(fig.canvas.get_renderer()).width + pad + 0.1  # inches
+    if saved() <= max_width:
+        return saved()
+    # labels that overhang the canvas overhang more as it narrows: bisect the canvas width
+    width, height = (float(v) for v in fig.get_size_inches())
+    narrow, wide = 0.0, width
+    for _ in range(14):
+        fig.set_size_inches((narrow + wide) / 2, height)
+        if saved() <= max_width:
+            narrow = (narrow + wide) / 2
+        else:
+            wide = (narrow + wide) / 2
+    # a title or legend wider than the limit on its own cannot be fitted by narrowing: keep the figure
+    fig.set_size_inches(narrow if narrow > 0.5 * width else width, height)
     return saved()
 
 
