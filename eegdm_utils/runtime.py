@@ -212,10 +212,11 @@ def fit_width(fig, max_width: float = FIGURE_MAX_WIDTH) -> float:
     pad = 2 * float(matplotlib.rcParams["savefig.pad_inches"])
     # text measured at the screen dpi comes out a little wider at the saving dpi: keep a margin
     saved = lambda: fig.get_tightbbox(fig.canvas.get_renderer()).width + pad + 0.1  # inches
-    if saved() <= max_width:
-        return saved()
+    width = saved()
+    if width <= max_width:
+        return width
     # labels that overhang the canvas overhang more as it narrows: bisect the canvas width
-    width, height = (float(v) for v in fig.get_size_inches())
+    width, height = (float(v) for v in fig.get_size_inches())  # the canvas, no longer the saved area
     narrow, wide = 0.0, width
     for _ in range(14):
         fig.set_size_inches((narrow + wide) / 2, height)

@@ -61,23 +61,32 @@ def _broken_edf(draw):
     return bytes(data)
 
 
+def read_or_rejected(content: bytes, name: str, reader, error):
+    """``reader(path)`` of ``content`` written as ``name``: its result, or None when it raised ``error``
+    with a message naming the file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(content)
+        try:
+            return reader(path)
+        except error as e:
+            assert str(path) in str(e) and len(str(e)) > len(str(path)) + 5, str(e)
+            return None
+
+
 @FUZZ
 @given(_broken_edf())
 def test_malformed_edf_is_read_or_rejected_naming_the_file(content):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "fuzzed_recording.edf"
-        path.write_bytes(content)
-        try:
-            raw = read_edf(path)
-        except EDFError as e:
-            assert str(path) in str(e) and len(str(e)) > len(str(path)) + 5, str(e)
-            return
-        # the declared records, or more when the file holds more whole records (MNE infers the count
-        # from the size, as for a recording whose header was not updated when it stopped)
-        header = read_edf_header(path)
-        whole_records = (len(content) - 256 * (len(header.channel_names) + 1)) // (2 * sum(header.samples_per_record))
-        assert raw.n_times == max(header.n_records, whole_records) * header.samples_per_record[0]
-        assert np.isfinite(raw.get_data()).all()
+    read = read_or_rejected(content, "fuzzed_recording.edf", lambda path: (read_edf(path), read_edf_header(path)),
+                            EDFError)
+    if read is None:
+        return
+    raw, header = read
+    # the declared records, or more when the file holds more whole records (MNE infers the count
+    # from the size, as for a recording whose header was not updated when it stopped)
+    whole_records = (len(content) - 256 * (len(header.channel_names) + 1)) // (2 * sum(header.samples_per_record))
+    assert raw.n_times == max(header.n_records, whole_records) * header.samples_per_record[0]
+    assert np.isfinite(raw.get_data()).all()
 
 
 def test_edf_with_no_scale_or_empty_records_is_rejected(tmp_path):
@@ -111,15 +120,8 @@ _rec_line = st.one_of(
 @given(st.one_of(st.lists(_rec_line, max_size=6).map(lambda ls: "\n".join(ls).encode("utf-8")),
                  st.binary(max_size=200)))
 def test_malformed_rec_is_parsed_or_rejected_naming_the_file(content):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "fuzzed_events.rec"
-        path.write_bytes(content)
-        try:
-            events = parse_rec(path)
-        except DataError as e:
-            assert str(path) in str(e), str(e)
-            return
-        assert all(isinstance(e.channel, int) and isinstance(e.label, int) for e in events)
+    events = read_or_rejected(content, "fuzzed_events.rec", parse_rec, DataError)
+    assert events is None or all(isinstance(e.channel, int) and isinstance(e.label, int) for e in events)
 
 
 _cell = st.one_of(st.sampled_from(["", "a.edf", "*_1.edf", "rest", "1.5", "nan", "inf", "-2", "x,y", '"q"']),
@@ -133,17 +135,13 @@ _cell = st.one_of(st.sampled_from(["", "a.edf", "*_1.edf", "rest", "1.5", "nan",
     .map(lambda t: ("\n".join([t[0], *t[1]])).encode("utf-8", "surrogatepass")),
     st.binary(max_size=200)))
 def test_malformed_label_table_is_read_or_rejected_naming_the_file(content):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "fuzzed_labels.csv"
-        path.write_bytes(content)
-        try:
-            events, whole = read_label_table(path)
-        except DataError as e:
-            assert str(path) in str(e), str(e)
-            return
-        for rows in events.values():
-            assert all(start < end and label for start, end, label, _ in rows)
-        assert all(name and label for name, label in whole.items())
+    read = read_or_rejected(content, "fuzzed_labels.csv", read_label_table, DataError)
+    if read is None:
+        return
+    events, whole = read
+    for rows in events.values():
+        assert all(start < end and label for start, end, label, _ in rows)
+    assert all(name and label for name, label in whole.items())
 
 
 def test_label_table_rows_out_of_order_or_short_are_errors(tmp_path):

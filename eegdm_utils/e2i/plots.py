@@ -207,8 +207,8 @@ METRIC_LABELS = {"top1_2way": "2-way top-1", "top1_5way": "5-way top-1", "top1_1
 
 
 def _panel_grid(n_panels: int, rows_per_panel: int, label_lines: int = 2):
-    """Axes for ``n_panels`` metric panels, at most three a row, within :data:`WIDTH`; the spare
-    axes of the last row are returned separately (one holds the legend)."""
+    """(figure, the ``n_panels`` metric axes, the spare axes of the last row): at most three panels a
+    row, within :data:`WIDTH`; a spare axis holds the legend."""
     import matplotlib.pyplot as plt
 
     ncols = min(3, n_panels)
@@ -216,7 +216,7 @@ def _panel_grid(n_panels: int, rows_per_panel: int, label_lines: int = 2):
     height = 0.26 * rows_per_panel * label_lines / 1.6 + 1.1
     fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, height * nrows + 0.5), squeeze=False)
     flat = list(axes.flat)
-    return fig, axes, flat[:n_panels], flat[n_panels:]
+    return fig, flat[:n_panels], flat[n_panels:]
 
 
 def plot_metric_bars(summary, metrics, chance: dict, title: str):
@@ -227,7 +227,7 @@ def plot_metric_bars(summary, metrics, chance: dict, title: str):
     from matplotlib.patches import Patch
 
     methods = [m for m in summary.index if not m.endswith(", shuffled EEG")]
-    fig, axes, panels, spare = _panel_grid(len(metrics), len(methods))
+    fig, panels, spare = _panel_grid(len(metrics), len(methods))
     y = np.arange(len(methods))
     for i, (ax, metric) in enumerate(zip(panels, metrics)):
         for j, method in enumerate(methods):

@@ -150,6 +150,7 @@ class Study:
         self.stimulus_probs = logits.softmax(-1).cpu().numpy()
         self.stimulus_features = batched(self.judge.features, stimuli).cpu().numpy()
         self.image_embeddings = batched(self.embedder, self.images)  # [I, E], frozen targets of the alignment
+        self.embeddings_np = self.image_embeddings.cpu().numpy()
         # scored on the test images of classes with training images (none in THINGS' zero-shot test)
         train = self.data.split.indices("train")
         known = np.isin(self.data.labels[self.test_images], self.data.labels[train])
@@ -157,7 +158,7 @@ class Study:
         self.judge_accuracy = float(correct[known].mean()) if known.any() else float("nan")
         probe = float("nan")
         if known.any():
-            e, test = self.image_embeddings.cpu().numpy(), self.test_images[known]
+            e, test = self.embeddings_np, self.test_images[known]
             probe = float(LogisticRegression(max_iter=2000).fit(e[train], self.data.labels[train])
                           .score(e[test], self.data.labels[test]))
         assert not known.any() or self.judge_accuracy > 0.8, "the judge cannot judge: train it longer"
@@ -325,7 +326,7 @@ class Study:
             probs, feats, reconstructions.cpu().numpy(), stimulus_probs, stimulus_features,
             self.stimuli_np[which_images], self.data.labels[which_images],
             embeddings=batched(self.embedder, reconstructions).cpu().numpy(),
-            stimulus_embeddings=self.image_embeddings[self._on_device(which_images)].cpu().numpy())
+            stimulus_embeddings=self.embeddings_np[which_images])
 
     def score_test(self, reconstructions: torch.Tensor) -> dict:
         return self.score(reconstructions, self.test_images, self.stimulus_probs, self.stimulus_features)
@@ -412,7 +413,7 @@ class Study:
         return self.curve
 
     def _trial_embeddings(self, trials) -> np.ndarray:
-        return self.image_embeddings.cpu().numpy()[self.data.table["image"][trials]]
+        return self.embeddings_np[self.data.table["image"][trials]]
 
     def _features(self, trials) -> np.ndarray:
         return decoder_features(self.data.eeg[trials])
@@ -454,7 +455,7 @@ class Study:
         """SGDM's semantic branch: an EEG embedding aligned with InfoNCE, scored by retrieval among the
         test images (beside stage C's 1 - cos embedding and the ridge), and used as the prompt of the
         two-stage generator. Returns retrieval top-1/top-5, mean and std over seeds."""
-        candidates = self.image_embeddings[self._on_device(self.test_images)].cpu().numpy()  # [B, E]
+        candidates = self.embeddings_np[self.test_images]  # [B, E]
         own = np.arange(len(self.test_images))
         rows, self.contrastive_conditioners = [], {}
         self.contrastive = self.method("SGDM-style (contrastive)", contrastive=True)
@@ -551,7 +552,7 @@ class Study:
         self.seen_train_trials, self.all_train_trials = len(seen_train), len(train)
         images, trials = self.test_images[self.held_out], self.test_trials[self.held_out]
         probs, features = self.stimulus_probs[self.held_out], self.stimulus_features[self.held_out]
-        candidates, own = self.image_embeddings[self._on_device(images)].cpu().numpy(), np.arange(len(images))
+        candidates, own = self.embeddings_np[images], np.arange(len(images))
         ridge_seen, _, _ = fit_ridge(self._features(seen_train), self._trial_embeddings(seen_train),
                                      self._features(seen_val), self._trial_embeddings(seen_val))
         decoder_seen, _, _ = fit_linear_decoder(self.data.eeg[seen_train], self._trial_labels(seen_train),
