@@ -25,6 +25,7 @@ import numpy as np
 
 from .metrics import classification_metrics
 from .recordings import DataError, RecordingSpec
+from .runtime import seed_everything
 from .store import StoreMeta
 
 
@@ -303,14 +304,22 @@ def readout_scores(features: dict, view, n_classes: int, c_grid=None) -> tuple[n
     return scores, {"class_weight": "balanced", "C": fitted.C, "val_kappa": fitted.val["kappa"]}
 
 
-def best_class_weighting(fit, train_labels: np.ndarray, class_weights, n_classes: int) -> tuple[np.ndarray, dict]:
+def best_class_weighting(fit, train_labels: np.ndarray, class_weights, n_classes: int,
+                         seed: int | None = None) -> tuple[np.ndarray, dict]:
     """Fit once per cross-entropy weighting in ``class_weights`` ("none", "balanced") and keep the fit
     with the better validation kappa. ``fit(weight)`` returns (validation kappa, test scores). With the
     classes equally frequent in training, "balanced" weights are all 1: that fit is the unweighted one
-    and is not made twice. Returns (test scores, {"class_weight", "val_kappa"})."""
+    and is not made twice. Given ``seed``, every fit starts from the random state of that seed, so its
+    initial weights do not depend on what ran before it. Returns (test scores, {"class_weight", "val_kappa"})."""
     counts = np.bincount(train_labels, minlength=n_classes)
     same = "none" in class_weights and len(set(counts[counts > 0].tolist())) == 1
-    fits = {w: fit(w) for w in class_weights if not (w == "balanced" and same)}
+
+    def seeded(w):
+        if seed is not None:
+            seed_everything(seed)
+        return fit(w)
+
+    fits = {w: seeded(w) for w in class_weights if not (w == "balanced" and same)}
     chosen = max(fits, key=lambda w: fits[w][0])
     return fits[chosen][1], {"class_weight": chosen, "val_kappa": fits[chosen][0]}
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from eegdm_utils.edf import write_edf
-from eegdm_utils.real import chbmit_labels, fold_specs, parse_chbmit_summary, subject_folds, task_metrics
+from eegdm_utils.real import (best_class_weighting, chbmit_labels, fold_specs, parse_chbmit_summary, subject_folds,
+                              task_metrics)
 from eegdm_utils.recordings import DataError, collect_edf_folder
 
 from conftest import real_data
@@ -207,3 +208,34 @@ def test_the_real_data_path_does_not_import_the_simulator():
     code = ("import sys, eegdm_utils.real, eegdm_utils.recordings, eegdm_utils.store, eegdm_utils.edf; "
             "print('eegdm_utils.simulate' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_best_class_weighting_keeps_the_fit_with_the_better_validation_kappa():
+    labels = np.array([0, 0, 0, 1])  # unequal classes: both weightings are fitted
+    fits = {"none": (0.2, np.array([[1.0, 0.0]])), "balanced": (0.5, np.array([[0.0, 1.0]]))}
+    scores, info = best_class_weighting(lambda w: fits[w], labels, ["none", "balanced"], 2)
+    assert info == {"class_weight": "balanced", "val_kappa": 0.5}
+    assert scores.tolist() == [[0.0, 1.0]]
+
+
+def test_best_class_weighting_fits_once_when_the_classes_are_balanced():
+    calls = []
+    best_class_weighting(lambda w: calls.append(w) or (0.0, np.zeros((1, 2))), np.array([0, 1, 0, 1]),
+                         ["none", "balanced"], 2)
+    assert calls == ["none"]
+
+
+def test_best_class_weighting_seeds_every_fit_so_that_it_does_not_depend_on_what_ran_before():
+    import torch
+
+    def draw(w):
+        return 0.0, torch.rand(3).numpy()[None]
+
+    torch.manual_seed(123)
+    first = best_class_weighting(draw, np.array([0, 0, 1]), ["none"], 2, seed=7)[0]
+    torch.rand(100)  # another fit ran in between
+    second = best_class_weighting(draw, np.array([0, 0, 1]), ["none"], 2, seed=7)[0]
+    torch.manual_seed(7)
+    assert np.array_equal(first, second) and np.array_equal(first, torch.rand(3).numpy()[None])
+    unseeded = best_class_weighting(draw, np.array([0, 0, 1]), ["none"], 2)[0]
+    assert not np.array_equal(first, unseeded)

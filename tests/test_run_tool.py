@@ -37,16 +37,21 @@ def test_make_run_runs_every_notebook_but_the_ablation_sweep_in_dependency_order
                           ("45_controls", "50_report"), ("90_foundation_baseline", "50_report"),
                           ("80_eeg_encoder_pretrain", "85_eeg_to_image"), ("90_foundation_baseline", "95_real_eeg")]:
         assert first[before] < first[after], (before, after)
-    chbmit = [o for nb, out, o in steps if out == "95_real_eeg_chbmit"][0]
-    assert chbmit["real_notch_freq"] == 60.0 and chbmit["split_by"] == "time"  # a US one-patient recording
+    assert "95_real_eeg_chbmit" not in outputs  # make full's
 
 
-def test_make_full_adds_only_what_make_run_trims():
+def test_make_full_adds_only_what_make_run_trims_and_the_chbmit_run():
     trimmed = {out: o for _, out, o in run.plan("run", [0])}
-    for notebook, out, overrides in run.plan("full", [0]):
-        added = {k: v for k, v in overrides.items() if trimmed[out].get(k) != v}
-        assert set(added) <= set(run.FULL), (out, added)
-    assert {k for _, _, o in run.plan("full", [0]) for k in o} >= set(run.FULL)  # each reaches a notebook
+    full = run.plan("full", [0])
+    assert [out for _, out, _ in full if out not in trimmed] == ["95_real_eeg_chbmit"]
+    for notebook, out, overrides in full:
+        if out in trimmed:
+            added = {k: v for k, v in overrides.items() if trimmed[out].get(k) != v}
+            assert set(added) <= set(run.FULL), (out, added)
+    assert {k for _, _, o in full for k in o} >= set(run.FULL)  # each reaches a notebook
+    chbmit = [o for nb, out, o in full if out == "95_real_eeg_chbmit"][0]
+    assert chbmit["real_notch_freq"] == 60.0 and chbmit["split_by"] == "time"  # a US one-patient recording
+    assert "self-supervised" in chbmit["routes"]
 
 
 def test_an_unknown_tier_is_an_error_naming_the_tiers():

@@ -303,7 +303,10 @@ SECTION_NAMES = {"pipeline": "the data and the backbone (notebooks 10, 20)", "cl
                  "eeg_to_image": "EEG-to-image (notebooks 80, 85)", "sweeps": "the sweeps"}
 # what `make run` leaves to `make full` (tools/run.py's FULL), so that a trimmed table is never read as the whole
 TRIMMED = ("`make full` adds: seeds 3 and 4 of notebook 40 (the report is over seeds 0-2); EEGFoundation's seeds "
-           "3 and 4 and its fusion-head and amplitude-token rows; notebook 85's zero-shot section (digits 8 and 9 "
+           "3 and 4 and its fusion-head and amplitude-token rows; notebook 45's choice of latent (gate or filter, std "
+           "or mean: one more backbone pass over every window); notebook 95's self-supervised route (an SSMDP "
+           "pretrained on each fold's training subjects, beside the transfer backbone) and its run on the CHB-MIT "
+           "excerpt (one patient, seizure vs not, split in time); notebook 85's zero-shot section (digits 8 and 9 "
            "never seen by the EEG side) and its mask-ratio ablation (0.5).")
 
 

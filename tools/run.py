@@ -42,7 +42,8 @@ CHBMIT = {"real_root": "../data/real/chbmit", "real_labels": "../data/real/chbmi
 
 # what `make full` adds to params/default.yaml: the sections `make run` leaves out to save time (RESULTS.md names them)
 FULL = {"fm_seeds": [0, 1, 2, 3, 4], "variants": ["release", "fusion", "amplitude", "no_embedding"],
-        "e2i_mask_ablations": [0.5], "e2i_unseen_classes": [8, 9]}
+        "e2i_mask_ablations": [0.5], "e2i_unseen_classes": [8, 9], "diagnose_variants": True,
+        "routes": ["transfer", "self-supervised", "untrained", "probe", "band_power", "eegnet", "foundation"]}
 
 
 # papermill's own log lines, dropped from the stream (the notebooks' output and progress bars stay)
@@ -61,7 +62,9 @@ def plan(name: str, seeds: list[int]) -> list[tuple[str, str, dict]]:
         extra = FULL if name == "full" else {}
         tail = ["45_controls", "90_foundation_baseline", "50_report", "70_generation", "80_eeg_encoder_pretrain",
                 "85_eeg_to_image", "95_real_eeg"]
-        steps = head + sweep + [(nb, nb, {}) for nb in tail] + [("95_real_eeg", "95_real_eeg_chbmit", CHBMIT)]
+        steps = head + sweep + [(nb, nb, {}) for nb in tail]
+        if name == "full":
+            steps.append(("95_real_eeg", "95_real_eeg_chbmit", CHBMIT))
         return [(nb, out, {**{k: v for k, v in extra.items() if k in declared_parameters(NOTEBOOKS / f"{nb}.ipynb")},
                            **o}) for nb, out, o in steps]
     raise SystemExit(f"unknown plan {name!r}: expected demo, run or full")
