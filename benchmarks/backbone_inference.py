@@ -6,7 +6,7 @@ the same pass written with plain PyTorch operators.
     .venv/bin/python benchmarks/backbone_inference.py                      # default and paper config, CPU
     .venv/bin/python benchmarks/backbone_inference.py --device cuda --windows 2000
 
-``ours`` is :func:`eegdm_utils.cache.window_latents` as the notebooks call it: the kernel once
+``ours`` is :func:`eegdm_utils.train.latent_cache.window_latents` as the notebooks call it: the kernel once
 per block and call, all channels of ``--batch-windows`` windows in one batch, the convolution
 and the gate fused (channels-first gate, one transpose of H channels), no skip outputs (only
 the denoiser's head reads them), the pooled standard deviation in two vectorised passes.
@@ -26,13 +26,13 @@ from unittest import mock
 
 import numpy as np
 import torch
-
-from eegdm_utils import cache
-from eegdm_utils.cache import CacheConfig, window_latents
-from eegdm_utils.diffusion import DiffusionConfig, ddpm_scheduler
-from eegdm_utils.runtime import keep_freed_memory
-from eegdm_utils.ssmdp import SSMDP
 from ssmdp_step import PAPER, default_config
+
+from eegdm_utils.core.runtime import keep_freed_memory
+from eegdm_utils.models.diffusion import DiffusionConfig, ddpm_scheduler
+from eegdm_utils.models.ssmdp import SSMDP
+from eegdm_utils.train import latent_cache as cache
+from eegdm_utils.train.latent_cache import CacheConfig, window_latents
 
 
 def plain_block_activity(backbone, x, t, channel, rate: float = 1.0):

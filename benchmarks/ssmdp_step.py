@@ -20,10 +20,10 @@ import time
 import torch
 from ema_pytorch import EMA
 
-from eegdm_utils.diffusion import DiffusionConfig, add_noise, ddpm_scheduler, velocity
-from eegdm_utils.runtime import keep_freed_memory
-from eegdm_utils.s4d import S4DKernel
-from eegdm_utils.ssmdp import SSMDP, SSMDPConfig, ssm_parameter_groups
+from eegdm_utils.core.runtime import keep_freed_memory
+from eegdm_utils.models.diffusion import DiffusionConfig, add_noise, ddpm_scheduler, velocity
+from eegdm_utils.models.s4d import S4DKernel
+from eegdm_utils.models.ssmdp import SSMDP, SSMDPConfig, ssm_parameter_groups
 
 PAPER = SSMDPConfig()
 

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from eegdm_utils.runtime import cpu_model
+from eegdm_utils.core.runtime import cpu_model
 
 STEPS = ("reference", "ours as reference", "ours")
 
@@ -79,7 +79,7 @@ def reference_step(root: Path, batch: int):
 
 def child(args) -> None:
     """One (step, batch) in this process: print {"times": [...]} as the last line."""
-    from eegdm_utils.runtime import keep_freed_memory
+    from eegdm_utils.core.runtime import keep_freed_memory
 
     if not args.release_memory:
         keep_freed_memory()

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from eegdm_utils.preprocess import PreprocessConfig
-from eegdm_utils.recordings import collect_tuev
-from eegdm_utils.simulate import CLASS_NAMES, SimulationConfig, write_corpus
-from eegdm_utils.store import build_store
+from eegdm_utils.data.preprocess import PreprocessConfig
+from eegdm_utils.data.recordings import collect_tuev
+from eegdm_utils.data.simulate import CLASS_NAMES, SimulationConfig, write_corpus
+from eegdm_utils.data.store import build_store
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO / "data" / "real"  # shipped with the project (data/real/README.md)
@@ -77,7 +77,7 @@ def unfused_block():
 def perturbed_ssmdp():
     """A factory of SSMDPs whose zero-initialised layers (conditioning, output) are not zero,
     since zeros would hide the conditioning from a test."""
-    from eegdm_utils.ssmdp import SSMDP
+    from eegdm_utils.models.ssmdp import SSMDP
 
     def make(config, seed: int = 0, scale: float = 0.01):
         torch.manual_seed(seed)

@@ -4,9 +4,10 @@ comparison with the paper and the figures."""
 import numpy as np
 import pytest
 
-from eegdm_utils.ablation_report import gather, paper_agreement, plot_agreement, plot_table, summary
-from eegdm_utils.ablations import PAPER_RESULTS, VARIANTS
-from eegdm_utils.runtime import atomic_write_json
+from eegdm_utils.core.files import atomic_write_json
+from eegdm_utils.eval.ablation_report import gather, paper_agreement, plot_agreement, plot_table, summary
+from eegdm_utils.eval.ablations import VARIANTS
+from eegdm_utils.eval.paper import PAPER_RESULTS
 
 
 def _write(run_dir, variant, seed, kappa, seconds=10.0):

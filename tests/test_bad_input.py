@@ -7,12 +7,12 @@ import mne
 import numpy as np
 import pytest
 
-from eegdm_utils.edf import EDFError, read_edf, read_edf_header, write_edf
-from eegdm_utils.montage import TUH_CHANNEL_NAMES
-from eegdm_utils.preprocess import PreprocessConfig, load_tcp, tcp_from_raw
-from eegdm_utils.recordings import DataError, collect_tuev
-from eegdm_utils.simulate import CLASS_NAMES
-from eegdm_utils.store import build_store
+from eegdm_utils.data.edf import EDFError, read_edf, read_edf_header, write_edf
+from eegdm_utils.data.montage import TUH_CHANNEL_NAMES
+from eegdm_utils.data.preprocess import PreprocessConfig, load_tcp, tcp_from_raw
+from eegdm_utils.data.recordings import DataError, collect_tuev
+from eegdm_utils.data.simulate import CLASS_NAMES
+from eegdm_utils.data.store import build_store
 
 CONFIG = PreprocessConfig(notch_freq=60.0)
 
@@ -69,7 +69,7 @@ def test_nan_and_flat_channels_become_missing_and_are_reported():
     assert set(rec.dropped) == {"EEG FP1-REF", "EEG C4-REF"}
     assert "NaN" in rec.dropped["EEG FP1-REF"] and "flat" in rec.dropped["EEG C4-REF"]
     missing = {"FP1-F7", "FP1-F3", "C4-CZ", "T4-C4", "F4-C4", "C4-P4"}
-    from eegdm_utils.montage import TCP_NAMES
+    from eegdm_utils.data.montage import TCP_NAMES
     assert {TCP_NAMES[k] for k in np.flatnonzero(~rec.present)} == missing
     assert np.isnan(rec.data[~rec.present]).all() and np.isfinite(rec.data[rec.present]).all()
     data[:10] = 0.0  # too many flat channels

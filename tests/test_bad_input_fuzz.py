@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eegdm_utils.edf import EDFError, read_edf, read_edf_header, write_edf
-from eegdm_utils.preprocess import PreprocessConfig
-from eegdm_utils.recordings import DataError, collect_edf_folder, collect_tuev, parse_rec, read_label_table
-from eegdm_utils.simulate import CLASS_NAMES
-from eegdm_utils.store import EEGStore, build_store
+from eegdm_utils.data.edf import EDFError, read_edf, read_edf_header, write_edf
+from eegdm_utils.data.preprocess import PreprocessConfig
+from eegdm_utils.data.recordings import DataError, collect_edf_folder, collect_tuev, parse_rec, read_label_table
+from eegdm_utils.data.simulate import CLASS_NAMES
+from eegdm_utils.data.store import EEGStore, build_store
 
 FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])

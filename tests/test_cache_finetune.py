@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from eegdm_utils.cache import CacheConfig, CacheMismatch, LatentCache, build_cache, weights_sha256, window_latents
-from eegdm_utils.classify import FinetuneConfig, evaluate_lines, fit_classifier
-from eegdm_utils.datasets import LatentLines
-from eegdm_utils.diffusion import ddpm_scheduler
-from eegdm_utils.lft import LatentFusionTransformer, LFTConfig, no_decay_groups
-from eegdm_utils.pretrain import PretrainConfig, load_denoiser, train_ssmdp
-from eegdm_utils.ssmdp import SSMDPConfig
+from eegdm_utils.data.datasets import LatentLines
+from eegdm_utils.models.diffusion import ddpm_scheduler
+from eegdm_utils.models.lft import LatentFusionTransformer, LFTConfig, no_decay_groups
+from eegdm_utils.models.ssmdp import SSMDPConfig
+from eegdm_utils.train.finetuning import FinetuneConfig, evaluate_lines, fit_classifier
+from eegdm_utils.train.latent_cache import (CacheConfig, CacheMismatch, LatentCache, build_cache, weights_sha256,
+                                            window_latents)
+from eegdm_utils.train.pretraining import PretrainConfig, load_denoiser, train_ssmdp
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +125,7 @@ def test_backbone_fingerprint_follows_the_weights(backbone_run):
 
 
 def test_sample_std_is_torch_std():
-    from eegdm_utils.cache import sample_std
+    from eegdm_utils.train.latent_cache import sample_std
 
     x = torch.rand(4, 5, 200, 3).transpose(1, 3)  # a strided view, as the cache's gate
     for dim in (1, 2, 3):
@@ -136,8 +137,8 @@ def test_window_latents_are_the_pooled_activity_of_each_block(query, reduction, 
     """An oracle independent of the cache's pass: each block written out (S4D.forward, torch.sigmoid,
     torch.tanh, the output projection; conftest's ``unfused_block``) and torch.std / torch.mean over each
     200-sample pool. Replacing the std pooling by the mean, or the query, fails it."""
-    from eegdm_utils.cache import backbone_inputs
-    from eegdm_utils.diffusion import DiffusionConfig
+    from eegdm_utils.models.diffusion import DiffusionConfig
+    from eegdm_utils.train.latent_cache import backbone_inputs
 
     net = perturbed_ssmdp(SSMDPConfig(d_model=8, d_state=8, n_layer=3, d_cond=16, d_cond_embed=8), scale=0.05).eval()
     windows = np.random.default_rng(0).normal(0, 30, (2, 22, 400)).astype(np.float32)

@@ -7,12 +7,13 @@ import pandas as pd
 import pytest
 import torch
 
-from eegdm_utils.cache import weights_sha256
-from eegdm_utils.controls import (BANDS_HZ, LinearReadout, band_power_features, cache_probe_features, event_pool,
-                                  event_samples, per_class_recall, readout_run, untrained_denoiser)
-from eegdm_utils.pretrain import PretrainConfig, load_denoiser, train_ssmdp
-from eegdm_utils.report import REQUIRED_METHODS, check_rows
-from eegdm_utils.ssmdp import SSMDPConfig
+from eegdm_utils.core.scoring import per_class_recall
+from eegdm_utils.eval.controls import (BANDS_HZ, LinearReadout, band_power_features, cache_probe_features, event_pool,
+                                       event_samples, readout_run)
+from eegdm_utils.eval.report import REQUIRED_METHODS, check_rows
+from eegdm_utils.models.ssmdp import SSMDPConfig
+from eegdm_utils.train.latent_cache import weights_sha256
+from eegdm_utils.train.pretraining import PretrainConfig, load_denoiser, train_ssmdp, untrained_denoiser
 
 
 def test_event_second_and_its_pool():
@@ -137,7 +138,7 @@ def test_report_refuses_a_table_without_its_baselines_and_controls():
 
 
 def _results(eegdm_kappas, band_kappa):
-    from eegdm_utils.report import BAND_POWER, EEGDM, EEGNET, PROBE, PROBE_UNTRAINED, UNTRAINED
+    from eegdm_utils.eval.report import BAND_POWER, EEGDM, EEGNET, PROBE, PROBE_UNTRAINED, UNTRAINED
 
     rows = []
     for seed, k in enumerate(eegdm_kappas):
@@ -156,7 +157,8 @@ def _interval(low, high):
 
 
 def test_a_claim_needs_its_interval_above_zero_a_margin_beyond_the_seed_std_and_enough_seeds():
-    from eegdm_utils.report import BAND_POWER, EEGDM, NO_INTERVAL, PROBE, recall_table, summary_table, target_checks
+    from eegdm_utils.eval.report import (BAND_POWER, EEGDM, NO_INTERVAL, PROBE, recall_table, summary_table,
+                                         target_checks)
 
     def checks(kappas, band, low=5.0, high=30.0, probe=(-3.0, 4.0)):
         results = _results(kappas, band)
@@ -179,7 +181,7 @@ def test_a_claim_needs_its_interval_above_zero_a_margin_beyond_the_seed_std_and_
 
 
 def test_claim_intervals_come_from_the_line_predictions_of_every_seed():
-    from eegdm_utils.report import BAND_POWER, EEGDM, claim_intervals
+    from eegdm_utils.eval.report import BAND_POWER, EEGDM, claim_intervals
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, 120)
@@ -203,10 +205,9 @@ def test_claim_intervals_come_from_the_line_predictions_of_every_seed():
 
 def test_variant_pass_matches_the_cache_path(tiny_store):
     """One pass for gate/filter x std/mean gives, for gate std, exactly what the cache computes."""
-    from eegdm_utils.cache import CacheConfig, window_latents
-    from eegdm_utils.controls import variant_latents
-    from eegdm_utils.diffusion import DiffusionConfig, ddpm_scheduler
-    from eegdm_utils.ssmdp import SSMDP
+    from eegdm_utils.models.diffusion import DiffusionConfig, ddpm_scheduler
+    from eegdm_utils.models.ssmdp import SSMDP
+    from eegdm_utils.train.latent_cache import CacheConfig, variant_latents, window_latents
 
     torch.manual_seed(0)
     net = SSMDP(SSMDPConfig(d_model=8, d_state=4, n_layer=2, d_cond=16, d_cond_embed=8)).eval()
@@ -219,8 +220,8 @@ def test_variant_pass_matches_the_cache_path(tiny_store):
 
 
 def test_report_reads_the_foundation_rows_when_notebook_90_ran(tmp_path):
-    from eegdm_utils.report import FOUNDATION_METHODS, collect_foundation_results
-    from eegdm_utils.runtime import atomic_write_json
+    from eegdm_utils.core.files import atomic_write_json
+    from eegdm_utils.eval.report import FOUNDATION_METHODS, collect_foundation_results
 
     assert collect_foundation_results(tmp_path) is None  # notebook 90 has not run: no rows, no error
     metrics = {"kappa": 0.5, "balanced_accuracy": 0.4, "weighted_f1": 0.6, "confusion": [[1, 0], [0, 1]]}
@@ -233,7 +234,7 @@ def test_report_reads_the_foundation_rows_when_notebook_90_ran(tmp_path):
 
 
 def test_stored_array_computes_once_per_settings_and_survives_a_failed_compute(tmp_path):
-    from eegdm_utils.runtime import stored_array
+    from eegdm_utils.core.files import stored_array
 
     calls = []
 
@@ -260,10 +261,9 @@ def test_stored_array_computes_once_per_settings_and_survives_a_failed_compute(t
 
 
 def test_stored_test_latents_equal_the_raw_path_and_follow_the_backbone(tiny_store, tmp_path):
-    from eegdm_utils.cache import CacheConfig
-    from eegdm_utils.controls import stored_test_latents, test_latents
-    from eegdm_utils.diffusion import DiffusionConfig, ddpm_scheduler
-    from eegdm_utils.ssmdp import SSMDP
+    from eegdm_utils.models.diffusion import DiffusionConfig, ddpm_scheduler
+    from eegdm_utils.models.ssmdp import SSMDP
+    from eegdm_utils.train.latent_cache import CacheConfig, stored_test_latents, test_latents
 
     torch.manual_seed(0)
     net = SSMDP(SSMDPConfig(d_model=8, d_state=4, n_layer=2, d_cond=16, d_cond_embed=8)).eval()

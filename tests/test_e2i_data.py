@@ -10,7 +10,6 @@ from eegdm_utils.e2i.stimuli import load_digits_images, split_by_image
 from eegdm_utils.e2i.visual_eeg import (VisualEEGConfig, block_design_check, decoder_features, fit_linear_decoder,
                                         linear_decoder, repetition_average, simulate_visual_eeg)
 
-
 # Small problems: one BLAS/torch thread is faster, and fair to the other tests.
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -9,7 +9,7 @@ import torch
 from eegdm_utils.e2i.generator import (ClassTokenGenerator, GeneratorConfig, is_cross_attention_parameter,
                                        make_controlnet, make_schedulers)
 from eegdm_utils.e2i.image_models import ImageNetConfig, Judge, judge_loss
-from eegdm_utils.e2i.image_side import (class_prompted, embedding_prompted, fit_class_token_generator,
+from eegdm_utils.e2i.image_side import (ImageSet, Stage, class_prompted, embedding_prompted, fit_class_token_generator,
                                         fit_embedding_prompt, fit_image_model, fit_layout_controlnet)
 from eegdm_utils.e2i.paired_data import load_paired_dataset, save_paired_dataset
 from eegdm_utils.e2i.stimuli import ImageSplit, load_digits_images
@@ -50,7 +50,7 @@ def test_image_models_draw_training_images_only_and_are_seeded(images):
     for seed in (0, 0, 1):
         torch.manual_seed(0)
         judge = Judge(ImageNetConfig(channels=4, features=8, n_classes=2))
-        fit_image_model(judge, loss, pixels, labels, TRAIN, steps=5, batch=4, seed=seed)
+        fit_image_model(judge, loss, ImageSet(pixels, labels, TRAIN), Stage(steps=5, batch=4, lr=2e-3, seed=seed))
         runs.append(state(judge))
     drawn = torch.cat(seen)
     assert set(drawn.tolist()) <= set(TRAIN.tolist()) and len(set(drawn.tolist())) > 4
@@ -64,8 +64,8 @@ def test_stage_b_prompt_dropout_and_the_ema_weights(images):
     start = new_generator().prompts.detach().clone()
     # every prompt dropped: the class rows get no gradient, only AdamW's decay (a common factor)
     dropped = new_generator()
-    result = fit_class_token_generator(dropped, ddpm, pixels, labels, TRAIN, steps=4, batch=4, lr=1e-2,
-                                       cond_dropout=1.0, seed=0, ema_beta=0.5)
+    result = fit_class_token_generator(dropped, ddpm, ImageSet(pixels, labels, TRAIN),
+                                       Stage(steps=4, batch=4, lr=1e-2, seed=0, cond_dropout=1.0), ema_beta=0.5)
     ratio = dropped.prompts.detach()[:2] / start[:2]
     assert torch.allclose(ratio, ratio.flatten()[0], atol=1e-6) and ratio.flatten()[0] < 1
     assert not torch.allclose(dropped.prompts[dropped.null_index] / start[-1], ratio.flatten()[0])
@@ -74,8 +74,8 @@ def test_stage_b_prompt_dropout_and_the_ema_weights(images):
     assert all(torch.equal(v, ema[k]) for k, v in dropped.state_dict().items())
     # no dropout: the class rows learn, the null row only decays
     kept = new_generator()
-    fit_class_token_generator(kept, ddpm, pixels, labels, TRAIN, steps=4, batch=4, lr=1e-2, cond_dropout=0.0, seed=0,
-                              ema_beta=0.0)
+    fit_class_token_generator(kept, ddpm, ImageSet(pixels, labels, TRAIN),
+                              Stage(steps=4, batch=4, lr=1e-2, seed=0, cond_dropout=0.0), ema_beta=0.0)
     null_ratio = kept.prompts.detach()[kept.null_index] / start[-1]
     assert torch.allclose(null_ratio, null_ratio.flatten()[0], atol=1e-6)
     assert not torch.allclose(kept.prompts.detach()[0] / start[0], null_ratio.flatten()[0], atol=1e-4)
@@ -88,8 +88,8 @@ def test_controlnet_training_moves_the_controlnet_only(images):
     controlnet = make_controlnet(generator.unet)
     before_generator, before_controlnet = state(generator), state(controlnet)
     layouts = torch.randn(24, 4, 4)
-    fit_layout_controlnet(controlnet, generator, ddpm, pixels, labels, layouts, TRAIN, steps=3, batch=4,
-                          cond_dropout=0.1, seed=0)
+    fit_layout_controlnet(controlnet, generator, ddpm, ImageSet(pixels, labels, TRAIN, layouts=layouts),
+                          Stage(steps=3, batch=4, lr=1e-3, seed=0, cond_dropout=0.1))
     assert all(torch.equal(v, before_generator[k]) for k, v in generator.state_dict().items())
     assert any(not torch.equal(v, before_controlnet[k]) for k, v in controlnet.state_dict().items())
 
@@ -100,8 +100,8 @@ def test_embedding_prompt_copies_the_base_and_trains_cross_attention_and_adapter
     base = new_generator().requires_grad_(False)
     before = state(base)
     embeddings = torch.randn(24, 6)
-    gen, adapter = fit_embedding_prompt(base, ddpm, pixels, embeddings, TRAIN, steps=3, batch=4, lr=1e-2,
-                                        cond_dropout=0.1, seed=0)
+    gen, adapter = fit_embedding_prompt(base, ddpm, ImageSet(pixels, images[1], TRAIN, embeddings=embeddings),
+                                        Stage(steps=3, batch=4, lr=1e-2, seed=0, cond_dropout=0.1))
     assert all(torch.equal(v, before[k]) for k, v in base.state_dict().items())  # the base is untouched
     changed = {k for k, v in gen.unet.state_dict().items() if not torch.equal(v, before["unet." + k])}
     assert changed and all(is_cross_attention_parameter(k) for k in changed)

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from eegdm_utils.e2i.metrics import (
-    chance_levels, derangement, frechet_distance, layout_scores, pixel_correlation, reconstruction_metrics,
-    retrieval_top_k, ssim, standard_error, two_way_identification,
-)
+from eegdm_utils.e2i.metrics import (chance_levels, derangement, frechet_distance, layout_scores, pixel_correlation,
+                                     reconstruction_metrics, retrieval_top_k, ssim, standard_error,
+                                     two_way_identification)
 
 
 def test_chance_levels_are_one_over_n_and_one_half():

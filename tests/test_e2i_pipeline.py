@@ -9,8 +9,8 @@ from eegdm_utils.e2i.eeg_conditioning import (ConditioningConfig, EEGConditioner
 from eegdm_utils.e2i.generator import (ClassTokenGenerator, GeneratorConfig, make_controlnet, make_schedulers,
                                        predict_noise)
 from eegdm_utils.e2i.masked_eeg import MaskedEEGConfig, MaskedEEGModel
-from eegdm_utils.e2i.pipeline import (EEGToImage, FinetuneSettings, ImageSide, Method, PairedTensors,
-                                      context_loss_gap, ddim_sample, finetune, finetune_loss, reconstruct, warm_up)
+from eegdm_utils.e2i.pipeline import (EEGToImage, FinetuneSettings, ImageSide, Method, PairedTensors, context_loss_gap,
+                                      ddim_sample, finetune, finetune_loss, reconstruct, warm_up)
 from eegdm_utils.e2i.training import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")

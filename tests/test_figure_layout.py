@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from eegdm_utils.runtime import FIGURE_MAX_WIDTH, save_figure  # noqa: E402
+from eegdm_utils.core.figure_output import FIGURE_MAX_WIDTH, save_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,14 +1,14 @@
 """Figure helpers: the montage draws a window at its own scale and labels its scale bar in µV."""
 
-import pytest
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from eegdm_utils.figures import plot_montage, scale_bar_length  # noqa: E402
+from eegdm_utils.eval.figures import plot_montage, scale_bar_length
 
 
 def test_scale_bar_lengths_are_1_2_5_times_a_power_of_ten():
@@ -30,8 +30,8 @@ def test_montage_spacing_and_scale_bar_follow_the_data():
 def test_figure_output_writes_each_format_at_its_dpi(tmp_path):
     from PIL import Image
 
-    from eegdm_utils.figures import style
-    from eegdm_utils.runtime import save_figure
+    from eegdm_utils.core.figure_output import save_figure
+    from eegdm_utils.eval.figures import style
 
     try:
         style(["png", "pdf", "svg"], 220)
@@ -52,8 +52,8 @@ def test_figure_output_writes_each_format_at_its_dpi(tmp_path):
 def test_figure_output_rejects_unknown_formats_and_keeps_the_last_setting(tmp_path):
     import pytest
 
-    from eegdm_utils.figures import style
-    from eegdm_utils.runtime import save_figure
+    from eegdm_utils.core.figure_output import save_figure
+    from eegdm_utils.eval.figures import style
 
     for formats, dpi in ((["png", "tiff"], 110), ([], 110), (["png"], 0)):
         with pytest.raises(ValueError, match="figure_"):
@@ -65,9 +65,9 @@ def test_figure_output_rejects_unknown_formats_and_keeps_the_last_setting(tmp_pa
 
 
 def test_every_method_row_of_the_collection_has_its_familys_colour():
-    from eegdm_utils.figures import METHOD_COLORS, method_color
-    from eegdm_utils.real import ROUTES
-    from eegdm_utils.report import FOUNDATION_METHODS, REQUIRED_METHODS
+    from eegdm_utils.eval.figures import METHOD_COLORS, method_color
+    from eegdm_utils.eval.real_eeg import ROUTES
+    from eegdm_utils.eval.report import FOUNDATION_METHODS, REQUIRED_METHODS
 
     expected = {  # written out: a control never takes the method's colour, a probe never the LFT's
         "EEGDM": "EEGDM", "EEGDM, untrained backbone": "untrained backbone", "EEGNet": "EEGNet",

@@ -10,18 +10,18 @@ import torch
 from lightning.pytorch import Callback
 from torch.utils.data import TensorDataset
 
-from eegdm_utils.foundation.collator import IGNORE, MaskingCollator, MaskingConfig, mask_tokens
-from eegdm_utils.foundation.finetune import fit_foundation_classifier, release_finetune_config
-from eegdm_utils.foundation.finetune import EmbeddedLines, predict_windows
-from eegdm_utils.foundation.model import (EncoderConfig, FoundationClassifier, FusedRoFormerSelfAttention, HeadConfig,
-                                          build_encoder, centre_crop, channel_embeddings, paper_config,
-                                          roformer_config, split_embeddings)
-from eegdm_utils.foundation.pretrain import (FoundationPretrainConfig, MaskedTokenModule, load_encoder,
-                                             masked_accuracy, pretrain_sets, train_foundation, unigram_baseline)
-from eegdm_utils.foundation.tokenizer import (AmplitudeTokenizer, MinMaxTokenizer, build_sequences,
-                                              reject_out_of_range)
 from eegdm_utils.foundation import tokenizer as tok
-from eegdm_utils.training import read_csv_log
+from eegdm_utils.foundation.classifier import (EmbeddedLines, fit_foundation_classifier, predict_windows,
+                                               release_finetune_config)
+from eegdm_utils.foundation.collator import IGNORE, MaskingCollator, MaskingConfig, mask_tokens
+from eegdm_utils.foundation.model import (EncoderConfig, FoundationClassifier, FusedRoFormerSelfAttention, HeadConfig,
+                                          build_encoder, centre_crop, channel_embeddings, paper_config, roformer_config,
+                                          split_embeddings)
+from eegdm_utils.foundation.token_pretraining import (FoundationPretrainConfig, MaskedTokenModule, load_encoder,
+                                                      masked_accuracy, pretrain_sets, train_foundation,
+                                                      unigram_baseline)
+from eegdm_utils.foundation.tokenizer import AmplitudeTokenizer, MinMaxTokenizer, build_sequences, reject_out_of_range
+from eegdm_utils.train.trainer import read_csv_log
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

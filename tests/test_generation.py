@@ -2,10 +2,10 @@ import mne
 import numpy as np
 import pytest
 
-from eegdm_utils.gen_metrics import channel_metrics, real_halves, summary
-from eegdm_utils.generation import save_fif, to_store_units
-from eegdm_utils.montage import TCP_NAMES
-from eegdm_utils.mulaw import staged_mu_law
+from eegdm_utils.data.generated_eeg import save_fif, to_store_units
+from eegdm_utils.data.montage import TCP_NAMES
+from eegdm_utils.data.mulaw import staged_mu_law
+from eegdm_utils.eval.generation_metrics import channel_metrics, real_halves, summary
 
 
 def _pink(rng, n, k, length):

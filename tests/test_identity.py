@@ -2,7 +2,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eegdm_utils.identity import array_fingerprint, differences, fingerprint
+from eegdm_utils.core.identity import array_fingerprint, differences, fingerprint
 
 
 @dataclass

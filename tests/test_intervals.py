@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score
 
-from eegdm_utils.intervals import cohen_kappa, subject_bootstrap
+from eegdm_utils.eval.intervals import cohen_kappa, subject_bootstrap
 
 K = 4
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from eegdm_utils.classify import label_subset
-from eegdm_utils.lft import LatentFusionTransformer, LFTConfig, no_decay_groups
+from eegdm_utils.models.lft import LatentFusionTransformer, LFTConfig, no_decay_groups
+from eegdm_utils.train.finetuning import label_subset
 
 SMALL = LFTConfig(d_model=16, n_layer=3, n_pool=5, n_tokens=4, n_heads=2, n_final=1, channel_norm="layer")
 
@@ -88,10 +88,10 @@ def test_channel_embedding_tells_the_lft_which_channel_a_token_came_from(kind, n
 
 
 def test_hemisphere_index_of_the_tcp_montage():
-    from eegdm_utils.lft import hemisphere_index
+    from eegdm_utils.models.lft import hemisphere_index
 
     left = {"FP1-F7", "F7-T3", "T3-T5", "T5-O1", "A1-T3", "T3-C3", "C3-CZ", "FP1-F3", "F3-C3", "C3-P3", "P3-O1"}
-    from eegdm_utils.montage import TCP_NAMES
+    from eegdm_utils.data.montage import TCP_NAMES
 
     assert hemisphere_index().tolist() == [0 if name in left else 1 for name in TCP_NAMES]
 
@@ -135,7 +135,7 @@ def test_early_stopping_waits_for_the_warm_up(monkeypatch):
 
     from lightning.pytorch.callbacks import EarlyStopping
 
-    from eegdm_utils.classify import WarmupEarlyStopping
+    from eegdm_utils.train.finetuning import WarmupEarlyStopping
 
     checked = []
     monkeypatch.setattr(EarlyStopping, "_run_early_stopping_check", lambda self, trainer: checked.append(trainer.current_epoch))
@@ -148,7 +148,7 @@ def test_early_stopping_waits_for_the_warm_up(monkeypatch):
 def test_balanced_class_weights_count_annotation_lines():
     from types import SimpleNamespace
 
-    from eegdm_utils.classify import FinetuneConfig, class_weights
+    from eegdm_utils.train.finetuning import FinetuneConfig, class_weights
 
     # 3 examples of class 0 standing for 1 + 1 + 2 lines, one of class 2 for 4 lines, class 1 absent
     data = SimpleNamespace(labels=np.array([0, 0, 0, 2]), weights=np.array([1.0, 1.0, 2.0, 4.0]))
@@ -187,7 +187,7 @@ def test_standard_token_norm_uses_training_statistics_per_layer_and_unit_without
 
 
 def test_layer_subsets_keep_the_reference_parameter_budget():
-    from eegdm_utils.ablations import comparable_final_blocks, layer_subset
+    from eegdm_utils.eval.ablations import comparable_final_blocks, layer_subset
 
     assert layer_subset("first_half", 20) == tuple(range(10)) and layer_subset("second_half", 20) == tuple(range(10, 20))
     assert layer_subset("third_quarter", 20) == tuple(range(10, 15)) and layer_subset("every_other", 4) == (0, 2)
@@ -209,7 +209,7 @@ def test_reduced_sampling_follows_the_reference_script():
     and passes rate = fs / 200 to the backbone."""
     import mne
 
-    from eegdm_utils.ablations import reduced_rate_windows
+    from eegdm_utils.train.latent_cache import reduced_rate_windows
 
     t = np.arange(1000) / 200.0
     x = np.stack([np.sin(2 * np.pi * 7.0 * t), np.cos(2 * np.pi * 11.0 * t)])[None]  # [1, 2, 1000]
@@ -227,9 +227,8 @@ def test_reduced_sampling_follows_the_reference_script():
 def test_resampled_windows_pool_into_the_lfts_five_pools():
     """At 187.5 Hz a 5-s window has 938 samples: 5 pools of 187 of the whole window's activity,
     the last 3 samples in none."""
-    from eegdm_utils.ablations import reduced_rate_windows
-    from eegdm_utils.cache import block_activity, pooled_activations
-    from eegdm_utils.ssmdp import SSMDP, SSMDPConfig
+    from eegdm_utils.models.ssmdp import SSMDP, SSMDPConfig
+    from eegdm_utils.train.latent_cache import block_activity, pooled_activations, reduced_rate_windows
 
     torch.manual_seed(0)
     net = SSMDP(SSMDPConfig(d_model=8, d_state=4, n_layer=2, d_cond=16, d_cond_embed=8)).eval()
@@ -249,10 +248,10 @@ def test_resampled_windows_pool_into_the_lfts_five_pools():
 def test_uncached_noise_injection_draws_fresh_noise_per_step_and_none_at_test():
     """Table II's faithful variant: training steps see a new forward-noise draw at t; eval sees
     sqrt(abar_t) x (zero noise), i.e. the cache's input_mode "scaled"."""
-    from eegdm_utils.ablations import UncachedLFT
-    from eegdm_utils.cache import CacheConfig, window_latents
-    from eegdm_utils.diffusion import DiffusionConfig, ddpm_scheduler
-    from eegdm_utils.ssmdp import SSMDP, SSMDPConfig
+    from eegdm_utils.eval.ablations import UncachedLFT
+    from eegdm_utils.models.diffusion import DiffusionConfig, ddpm_scheduler
+    from eegdm_utils.models.ssmdp import SSMDP, SSMDPConfig
+    from eegdm_utils.train.latent_cache import CacheConfig, window_latents
 
     torch.manual_seed(0)
     backbone = SSMDP(SSMDPConfig(d_model=8, d_state=4, n_layer=2, d_cond=16, d_cond_embed=8)).eval()
@@ -283,7 +282,7 @@ def test_uncached_noise_injection_draws_fresh_noise_per_step_and_none_at_test():
 
 
 def test_every_ablation_variant_builds_with_the_reference_parameter_count():
-    from eegdm_utils.ablations import VARIANTS, ablation_lft_config
+    from eegdm_utils.eval.ablations import VARIANTS, ablation_lft_config
 
     paper = LFTConfig()
     counts = {name: n_parameters(LatentFusionTransformer(ablation_lft_config(paper, v))) for name, v in VARIANTS.items()}
@@ -303,7 +302,7 @@ def test_fusion_ignores_missing_channels_as_if_they_were_absent():
     """An independent oracle for the key-padding mask: fusing with channels marked missing equals
     fusing the kept channels alone, whatever the missing tokens hold (zeros included, which a
     dropped mask would still attend to)."""
-    from eegdm_utils.lft import FusionBlock
+    from eegdm_utils.models.lft import FusionBlock
 
     torch.manual_seed(0)
     block = FusionBlock(16, 4, 2, 0.0).eval()

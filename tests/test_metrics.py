@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score, f1_score
 
-from eegdm_utils.metrics import balanced_accuracy, classification_metrics, cohen_kappa, confusion_matrix, weighted_f1
+from eegdm_utils.core.scoring import (balanced_accuracy, classification_metrics, cohen_kappa, confusion_matrix,
+                                      weighted_f1)
 
 
 def test_hand_made_confusion_matrix():
@@ -38,7 +39,7 @@ def test_perfect_and_constant_predictions():
 
 
 def test_merged_examples_give_the_per_line_confusion_matrix():
-    from eegdm_utils.datasets import merge_lines
+    from eegdm_utils.data.datasets import merge_lines
 
     rng = np.random.default_rng(1)
     windows = rng.integers(0, 30, 200)

@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 
-from eegdm_utils.montage import (
-    REF, TCP_NAMES, TUH_CHANNEL_NAMES, bipolar_from_referential, derive_tcp, parse_channel_name,
-)
+from eegdm_utils.data.montage import (REF, TCP_NAMES, TUH_CHANNEL_NAMES, bipolar_from_referential, derive_tcp,
+                                      parse_channel_name)
 
 
 @pytest.mark.parametrize("name, positive, negative", [

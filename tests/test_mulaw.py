@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from eegdm_utils.mulaw import inverse_staged_mu_law, staged_mu_law
+from eegdm_utils.data.mulaw import inverse_staged_mu_law, staged_mu_law
 
 
 def test_identity_inside_unit_interval():

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from eegdm_utils.classify import class_weights
-from eegdm_utils.diffusion import DiffusionConfig, ddim_scheduler, ddpm_scheduler
+from eegdm_utils.data.recordings import DataError
+from eegdm_utils.data.store import EEGStore, check_store
 from eegdm_utils.foundation.tokenizer import N_LEVELS, AmplitudeTokenizer, MinMaxTokenizer
-from eegdm_utils.recordings import DataError
-from eegdm_utils.store import EEGStore, check_store
+from eegdm_utils.models.diffusion import DiffusionConfig, ddim_scheduler, ddpm_scheduler
+from eegdm_utils.train.finetuning import class_weights
 
 
 @pytest.mark.parametrize("schedule", ["squaredcos_cap_v2", "linear"])
@@ -58,7 +58,7 @@ def _store_copy(tiny_store, tmp_path, edit):
 
 
 def test_check_store_finds_leaks_and_lost_lines(tiny_store, tiny_corpus, tmp_path):
-    from eegdm_utils.recordings import collect_tuev
+    from eegdm_utils.data.recordings import collect_tuev
 
     specs = collect_tuev(tiny_corpus)
     check_store(tiny_store, specs)  # the healthy store passes
@@ -100,7 +100,7 @@ def test_check_store_finds_leaks_and_lost_lines(tiny_store, tiny_corpus, tmp_pat
 
 
 def test_cache_mismatch_names_each_setting_with_both_values(tmp_path):
-    from eegdm_utils.cache import CacheMismatch, LatentCache
+    from eegdm_utils.train.latent_cache import CacheMismatch, LatentCache
 
     cache = LatentCache.__new__(LatentCache)
     cache.path = tmp_path
@@ -114,7 +114,7 @@ def test_cache_mismatch_names_each_setting_with_both_values(tmp_path):
 
 def _band_powers_by_hand(x: np.ndarray, fs: float) -> np.ndarray:
     """One-sided periodic-Hann periodogram (density x bin width = power per bin), summed per band."""
-    from eegdm_utils.controls import BANDS_HZ
+    from eegdm_utils.eval.controls import BANDS_HZ
 
     N = len(x)
     w = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N) / N)
@@ -127,7 +127,7 @@ def _band_powers_by_hand(x: np.ndarray, fs: float) -> np.ndarray:
 
 
 def test_band_power_features_against_a_periodogram_written_out():
-    from eegdm_utils.controls import band_power_features
+    from eegdm_utils.eval.controls import band_power_features
 
     fs, N = 200.0, 1000
     t = np.arange(N) / fs
@@ -146,7 +146,7 @@ def test_band_power_features_against_a_periodogram_written_out():
 
 
 def test_per_class_recall_written_out():
-    from eegdm_utils.controls import per_class_recall
+    from eegdm_utils.core.scoring import per_class_recall
 
     recall = per_class_recall([[2, 1, 0], [0, 0, 0], [1, 1, 3]])
     assert recall[0] == pytest.approx(2 / 3) and np.isnan(recall[1]) and recall[2] == pytest.approx(3 / 5)
@@ -156,7 +156,7 @@ def test_per_class_recall_written_out():
 def test_linear_readout_standardises_imputes_and_weights():
     from sklearn.linear_model import LogisticRegression
 
-    from eegdm_utils.controls import LinearReadout
+    from eegdm_utils.eval.controls import LinearReadout
 
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1, 2], 20)
@@ -183,7 +183,7 @@ def test_linear_readout_standardises_imputes_and_weights():
 
 
 def test_linear_readout_keeps_the_first_of_equally_good_c():
-    from eegdm_utils.controls import LinearReadout
+    from eegdm_utils.eval.controls import LinearReadout
 
     y = np.repeat([0, 1], 10)
     X = np.c_[np.where(y == 1, 5.0, -5.0), np.zeros(20)] + np.random.default_rng(1).normal(0, 0.1, (20, 2))
@@ -195,8 +195,8 @@ def test_linear_readout_keeps_the_first_of_equally_good_c():
 # --- pretraining's validation step ---------------------------------------------------------------
 
 def test_validation_loss_uses_the_ema_model_and_fixed_noise_per_batch():
-    from eegdm_utils.pretrain import SSMDPModule
-    from eegdm_utils.ssmdp import SSMDPConfig
+    from eegdm_utils.models.ssmdp import SSMDPConfig
+    from eegdm_utils.train.pretraining import SSMDPModule
 
     small = SSMDPConfig(d_model=8, d_state=4, n_layer=2, d_cond=16, d_cond_embed=8)
     module = SSMDPModule({"model": small.__dict__, "seed": 3})
@@ -219,7 +219,7 @@ def test_validation_loss_uses_the_ema_model_and_fixed_noise_per_batch():
 
 
 def test_event_pool_is_the_pool_holding_the_event_start():
-    from eegdm_utils.controls import event_pool
+    from eegdm_utils.eval.controls import event_pool
 
     assert event_pool(1000) == 2 and isinstance(event_pool(1000), int)  # 400 // 200
     assert event_pool(1000, pool=300) == 1  # 400 // 300, not 1.33
@@ -228,7 +228,7 @@ def test_event_pool_is_the_pool_holding_the_event_start():
 
 
 def test_cache_probe_features_take_the_layers_asked_for():
-    from eegdm_utils.controls import cache_probe_features
+    from eegdm_utils.eval.controls import cache_probe_features
 
     latents = np.random.default_rng(0).uniform(0.1, 1.0, (2, 3, 5, 4, 6)).astype(np.float32)  # [N, n, P, K, H]
     all_layers = cache_probe_features(latents, 2)
@@ -240,7 +240,7 @@ def test_cache_probe_features_take_the_layers_asked_for():
 def test_readout_scores_validation_by_annotation_lines_and_scales_each_feature():
     from sklearn.metrics import cohen_kappa_score
 
-    from eegdm_utils.controls import LinearReadout
+    from eegdm_utils.eval.controls import LinearReadout
 
     rng = np.random.default_rng(3)
     y = np.repeat([0, 1, 2], 30)
@@ -258,7 +258,7 @@ def test_readout_scores_validation_by_annotation_lines_and_scales_each_feature()
 
 
 def test_readout_run_uses_the_training_subset_and_grid_asked_for():
-    from eegdm_utils.controls import line_examples, readout_run
+    from eegdm_utils.eval.controls import line_examples, readout_run
 
     rng = np.random.default_rng(4)
 
@@ -287,7 +287,7 @@ def test_readout_run_uses_the_training_subset_and_grid_asked_for():
 # --- EDF: the writer's bytes against a header and records written out from the specification ----
 
 def test_write_edf_bytes_follow_the_specification(tmp_path):
-    from eegdm_utils.edf import write_edf
+    from eegdm_utils.data.edf import write_edf
 
     data = np.array([[-3200.0, 0.0, 3200.0, 1600.0, 9999.0, -9999.0, 1.0, -1.0],
                      [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0]])
@@ -311,13 +311,13 @@ def test_write_edf_bytes_follow_the_specification(tmp_path):
                                          (1234.56789, "1234.568"), (-1234.56789, "-1234.57"),
                                          (12345678.9, "12345679"), (-123.4, "-123.4"), (0.000123, "0.000123")])
 def test_edf_header_numbers_fit_eight_characters(value, text):
-    from eegdm_utils.edf import _number
+    from eegdm_utils.data.edf import _number
 
     assert _number(value) == text
 
 
 def test_write_edf_refuses_a_rate_or_range_it_cannot_write(tmp_path):
-    from eegdm_utils.edf import write_edf
+    from eegdm_utils.data.edf import write_edf
 
     with pytest.raises(ValueError, match="not a whole number of 1-s records"):
         write_edf(tmp_path / "a.edf", np.zeros((1, 512)), 256.5, ["EEG FP1-REF"])
@@ -335,7 +335,7 @@ def test_store_describes_itself(tiny_store):
 
 
 def test_label_fraction_above_one_is_refused():
-    from eegdm_utils.classify import label_subset
+    from eegdm_utils.train.finetuning import label_subset
 
     with pytest.raises(ValueError, match="label fraction must be in"):
         label_subset(np.array([0, 1, 1]), 1.5, 0)
@@ -417,7 +417,7 @@ def _smoothed_ce(logits, y, eps):
 def test_classifier_steps_written_out(weights):
     from sklearn.metrics import cohen_kappa_score
 
-    from eegdm_utils.classify import ClassifierModule, FinetuneConfig
+    from eegdm_utils.train.finetuning import ClassifierModule, FinetuneConfig
 
     config = FinetuneConfig(label_smoothing=0.1, ema_beta=0.9)
     module = ClassifierModule(_PresentAware(), config, [], 3, describe={"what": "test"}, class_weights=weights)
@@ -463,7 +463,7 @@ def test_metrics_against_scikit_learn(y_true, y_pred):
 
     from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score, f1_score
 
-    from eegdm_utils.metrics import classification_metrics, confusion_matrix
+    from eegdm_utils.core.scoring import classification_metrics, confusion_matrix
 
     weights = np.arange(1, len(y_true) + 1)
     cm = confusion_matrix(np.array(y_true, float), np.array(y_pred, float), 3, weights=list(weights))
@@ -478,7 +478,7 @@ def test_metrics_against_scikit_learn(y_true, y_pred):
 
 
 def test_kappa_of_one_class_everywhere_is_zero():
-    from eegdm_utils.metrics import classification_metrics
+    from eegdm_utils.core.scoring import classification_metrics
 
     m = classification_metrics([1, 1, 1], [1, 1, 1], 3)
     assert m["kappa"] == 0.0 and m["balanced_accuracy"] == 1.0
@@ -487,7 +487,7 @@ def test_kappa_of_one_class_everywhere_is_zero():
 # --- SSMDP: settings reach the S4D layers, the rate reaches every block, parameter groups --------
 
 def test_ssmdp_blocks_get_the_state_space_settings_and_the_rate():
-    from eegdm_utils.ssmdp import SSMDP, SSMDPConfig, ssm_parameter_groups
+    from eegdm_utils.models.ssmdp import SSMDP, SSMDPConfig, ssm_parameter_groups
 
     config = SSMDPConfig(d_model=8, d_state=4, n_layer=2, d_cond=16, d_cond_embed=8, bidirectional=False,
                          dt_min=0.01, dt_max=0.01)
@@ -511,7 +511,7 @@ def test_ssmdp_blocks_get_the_state_space_settings_and_the_rate():
 # --- montage names, LFT weight decay groups, the linear schedule's own betas ---------------------
 
 def test_channel_names_and_derivation_edge_cases():
-    from eegdm_utils.montage import REF, TCP_NAMES, canonical_electrode, derive_tcp, parse_channel_name
+    from eegdm_utils.data.montage import REF, TCP_NAMES, canonical_electrode, derive_tcp, parse_channel_name
 
     assert canonical_electrode(" fp 1 ") == "FP1" and canonical_electrode("t7") == "T3"
     assert parse_channel_name("FP1-F7-X") is None  # three parts, the third not MNE's number
@@ -526,7 +526,7 @@ def test_channel_names_and_derivation_edge_cases():
 
 
 def test_lft_weight_decay_groups():
-    from eegdm_utils.lft import LatentFusionTransformer, LFTConfig, no_decay_groups
+    from eegdm_utils.models.lft import LatentFusionTransformer, LFTConfig, no_decay_groups
 
     model = LatentFusionTransformer(LFTConfig(d_model=8, n_layer=2, n_pool=3, n_tokens=2, n_heads=2, n_final=1,
                                               n_classes=3))
@@ -541,7 +541,7 @@ def test_lft_weight_decay_groups():
 
 
 def test_linear_schedule_uses_its_own_betas():
-    from eegdm_utils.diffusion import DiffusionConfig, ddpm_scheduler
+    from eegdm_utils.models.diffusion import DiffusionConfig, ddpm_scheduler
 
     config = DiffusionConfig(beta_schedule="linear", beta_start=1.0e-3, beta_end=2.0e-2, num_train_timesteps=20)
     expected = np.cumprod(1 - np.linspace(1.0e-3, 2.0e-2, 20))
@@ -551,16 +551,16 @@ def test_linear_schedule_uses_its_own_betas():
 # --- SSMDP pretraining module: config round trip, the step's generator, optimiser groups ---------
 
 def _small_module(**settings):
-    from eegdm_utils.pretrain import SSMDPModule
-    from eegdm_utils.ssmdp import SSMDPConfig
+    from eegdm_utils.models.ssmdp import SSMDPConfig
+    from eegdm_utils.train.pretraining import SSMDPModule
 
     small = SSMDPConfig(d_model=8, d_state=4, n_layer=2, d_cond=16, d_cond_embed=8)
     return SSMDPModule({"model": small.__dict__, **settings})
 
 
 def test_pretrain_config_from_dict():
-    from eegdm_utils.pretrain import PretrainConfig
-    from eegdm_utils.ssmdp import SSMDPConfig
+    from eegdm_utils.models.ssmdp import SSMDPConfig
+    from eegdm_utils.train.pretraining import PretrainConfig
 
     assert PretrainConfig.from_dict({}) == PretrainConfig()
     assert PretrainConfig.from_dict({"model": {"n_layer": 3}, "lr": 2.0e-4}).model == SSMDPConfig(n_layer=3)
@@ -583,7 +583,7 @@ def test_training_step_draws_from_the_step_and_rank_generator_and_logs_per_step(
 
 
 def test_diffusion_loss_draws_noise_in_the_signals_dtype():
-    from eegdm_utils.diffusion import add_noise, velocity
+    from eegdm_utils.models.diffusion import add_noise, velocity
 
     module = _small_module()
     x0 = torch.randn(2, 1, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
@@ -612,7 +612,7 @@ def test_pretraining_optimiser_has_the_learning_rates_asked_for():
 def test_classifier_forward_optimiser_schedule_and_loaders():
     from torch.utils.data import TensorDataset
 
-    from eegdm_utils.classify import ClassifierModule, FinetuneConfig, _Loaders
+    from eegdm_utils.train.finetuning import ClassifierModule, FinetuneConfig, _Loaders
 
     config = FinetuneConfig(max_lr=2.0e-3, pct_start=0.25, betas=(0.8, 0.9), batch_size=4, seed=5)
     net = _PresentAware()

@@ -6,7 +6,6 @@ import ast
 import json
 
 import pytest
-
 from conftest import REPO
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))

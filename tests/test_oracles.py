@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from eegdm_utils.classify import label_subset
-from eegdm_utils.diffusion import DiffusionConfig, add_noise, ddpm_scheduler, velocity, x0_from_v
 from eegdm_utils.e2i.metrics import reconstruction_metrics
-from eegdm_utils.lft import FusionBlock, LatentFusionTransformer, LFTConfig
-from eegdm_utils.pretrain import SSMDPModule
-from eegdm_utils.ssmdp import SSMDP, SSMDPConfig
+from eegdm_utils.models.diffusion import DiffusionConfig, add_noise, ddpm_scheduler, velocity, x0_from_v
+from eegdm_utils.models.lft import FusionBlock, LatentFusionTransformer, LFTConfig
+from eegdm_utils.models.ssmdp import SSMDP, SSMDPConfig
+from eegdm_utils.train.finetuning import label_subset
+from eegdm_utils.train.pretraining import SSMDPModule
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -139,9 +138,9 @@ def test_paper_configuration_is_the_reference():
 
 
 def test_code_defaults_are_the_reference_recipe():
-    from eegdm_utils.classify import FinetuneConfig
-    from eegdm_utils.lft import LFTConfig
-    from eegdm_utils.pretrain import PretrainConfig
+    from eegdm_utils.models.lft import LFTConfig
+    from eegdm_utils.train.finetuning import FinetuneConfig
+    from eegdm_utils.train.pretraining import PretrainConfig
 
     f = FinetuneConfig()
     assert (f.max_lr, f.pct_start, f.weight_decay, tuple(f.betas), f.label_smoothing, f.grad_clip, f.ema_beta,

@@ -4,12 +4,12 @@ import mne
 import numpy as np
 import pytest
 
-from eegdm_utils.datasets import FaithfulDataset, PretrainDataset
-from eegdm_utils.montage import TUH_CHANNEL_NAMES
-from eegdm_utils.preprocess import PreprocessConfig, cut_windows, tcp_from_raw
-from eegdm_utils.recordings import RecordingSpec, collect_tuev
-from eegdm_utils.simulate import CLASS_NAMES
-from eegdm_utils.store import EEGStore, StoreMismatch, build_store
+from eegdm_utils.data.datasets import FaithfulDataset, PretrainDataset
+from eegdm_utils.data.montage import TUH_CHANNEL_NAMES
+from eegdm_utils.data.preprocess import PreprocessConfig, cut_windows, tcp_from_raw
+from eegdm_utils.data.recordings import RecordingSpec, collect_tuev
+from eegdm_utils.data.simulate import CLASS_NAMES
+from eegdm_utils.data.store import EEGStore, StoreMismatch, build_store
 
 
 def _raw(data_v, sfreq, names=TUH_CHANNEL_NAMES):
@@ -100,8 +100,8 @@ def test_store_reuse_mismatch_and_atomic_overwrite(tiny_corpus, tmp_path):
 
 
 def test_notebook_10_checks_pass_for_timed_and_whole_file_labels(tiny_store, tiny_corpus, tmp_path):
-    from eegdm_utils.recordings import DataError, collect_edf_folder
-    from eegdm_utils.store import check_store
+    from eegdm_utils.data.recordings import DataError, collect_edf_folder
+    from eegdm_utils.data.store import check_store
 
     specs = collect_tuev(tiny_corpus)
     check_store(tiny_store, specs)  # timed labels (.rec lines): every line accounted for
@@ -126,7 +126,7 @@ def test_validation_subjects_are_the_references_pick():
     A changed seed, fraction or order picks others."""
     from pathlib import Path
 
-    from eegdm_utils.recordings import assign_validation
+    from eegdm_utils.data.recordings import assign_validation
 
     specs = [RecordingSpec(Path(f"aaaa{i:04d}_s001_t000.edf"), "train", f"aaaa{i:04d}") for i in range(20)]
     specs.append(RecordingSpec(Path("bbbb0000_s001_t000.edf"), "test", "bbbb0000"))

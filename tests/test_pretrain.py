@@ -1,8 +1,8 @@
-import torch
 import pytest
+import torch
 
-from eegdm_utils.pretrain import PretrainConfig, load_denoiser, train_ssmdp
-from eegdm_utils.ssmdp import SSMDPConfig
+from eegdm_utils.models.ssmdp import SSMDPConfig
+from eegdm_utils.train.pretraining import PretrainConfig, load_denoiser, train_ssmdp
 
 TINY_MODEL = SSMDPConfig(d_model=8, d_state=4, n_layer=2, d_cond=16, d_cond_embed=8)
 

@@ -5,7 +5,6 @@ within its budget; every expected value comes from the definition, not from the 
 
 import json
 import math
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -16,13 +15,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from eegdm_utils.edf import read_edf, read_edf_header, write_edf
+from eegdm_utils.data.edf import read_edf, read_edf_header, write_edf
+from eegdm_utils.data.montage import REF, REFERENTIAL_ELECTRODES, TCP_PAIRS, derive_tcp
+from eegdm_utils.data.mulaw import MU, inverse_staged_mu_law, staged_mu_law
 from eegdm_utils.foundation.collator import IGNORE, MaskingCollator, mask_tokens
-from eegdm_utils.foundation.tokenizer import (
-    CLS_ID, MASK_ID, N_LEVELS, PAD_ID, SEP_ID, SPECIAL_IDS, AmplitudeTokenizer, MinMaxTokenizer, build_sequences,
-)
-from eegdm_utils.montage import REF, REFERENTIAL_ELECTRODES, TCP_PAIRS, derive_tcp
-from eegdm_utils.mulaw import MU, inverse_staged_mu_law, staged_mu_law
+from eegdm_utils.foundation.tokenizer import (CLS_ID, MASK_ID, N_LEVELS, PAD_ID, SEP_ID, SPECIAL_IDS,
+                                              AmplitudeTokenizer, MinMaxTokenizer, build_sequences)
 
 FEW = settings(max_examples=25, deadline=None, derandomize=True, database=None,
                suppress_health_check=[HealthCheck.too_slow])
@@ -33,7 +31,7 @@ SOME = settings(max_examples=50, deadline=None, derandomize=True, database=None,
 # --- EDF ------------------------------------------------------------------------------------
 
 def _spec_edf(path: Path, digital: np.ndarray, pmin, pmax, dmin, dmax, record_seconds: str, names) -> None:
-    """An EDF file written from the specification alone (not with eegdm_utils.edf): digital
+    """An EDF file written from the specification alone (not with eegdm_utils.data.edf): digital
     [C, n_records, samples] int16, per-signal header values given as the strings to write."""
     C, n_records, ns = digital.shape
     field = lambda text, width: str(text).encode("ascii")[:width].ljust(width)
@@ -284,7 +282,7 @@ class _Interrupt(Exception):
 
 @pytest.fixture(scope="module")
 def two_file_specs(tiny_corpus):
-    from eegdm_utils.recordings import collect_tuev
+    from eegdm_utils.data.recordings import collect_tuev
 
     specs = collect_tuev(tiny_corpus)
     return [next(s for s in specs if s.split == "train"), next(s for s in specs if s.split == "test")]
@@ -298,9 +296,9 @@ def _snapshot(path: Path) -> dict:
                                                                    HealthCheck.function_scoped_fixture])
 @given(point=st.integers(0, 40), what=st.sampled_from(["save", "json", "write", "replace"]))
 def test_store_overwrite_interrupted_anywhere_leaves_the_old_store_whole(two_file_specs, monkeypatch, point, what):
-    from eegdm_utils import store as store_module
-    from eegdm_utils.preprocess import PreprocessConfig
-    from eegdm_utils.simulate import CLASS_NAMES
+    from eegdm_utils.data import store as store_module
+    from eegdm_utils.data.preprocess import PreprocessConfig
+    from eegdm_utils.data.simulate import CLASS_NAMES
 
     config = PreprocessConfig(notch_freq=60.0)
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,13 +5,12 @@ import csv
 
 import numpy as np
 import pytest
-
-from eegdm_utils.edf import write_edf
-from eegdm_utils.real import (best_class_weighting, chbmit_labels, fold_specs, parse_chbmit_summary, subject_folds,
-                              task_metrics)
-from eegdm_utils.recordings import DataError, collect_edf_folder
-
 from conftest import real_data
+
+from eegdm_utils.data.edf import write_edf
+from eegdm_utils.data.real_folders import chbmit_labels, fold_specs, parse_chbmit_summary, subject_folds
+from eegdm_utils.data.recordings import DataError, collect_edf_folder
+from eegdm_utils.eval.real_eeg import best_class_weighting, task_metrics
 
 SUMMARY = """Data Sampling Rate: 256 Hz
 *************************
@@ -146,7 +145,7 @@ def test_task_metrics_binary_and_collapse():
 
 
 def test_test_subjects_only_for_edf_folders(tmp_path):
-    from eegdm_utils.dataprep import recordings
+    from eegdm_utils.data.dataprep import recordings
 
     with pytest.raises(DataError, match=r"test_subjects \['S1'\] apply to an EDF folder"):
         recordings("", sim_dir=tmp_path, test_subjects=["S1"])
@@ -158,9 +157,9 @@ def test_test_subjects_only_for_edf_folders(tmp_path):
 
 
 def test_subject_split_and_fold_view(tmp_path):
-    from eegdm_utils.preprocess import PreprocessConfig
-    from eegdm_utils.real import FoldView, subject_split, window_subjects
-    from eegdm_utils.store import build_store
+    from eegdm_utils.data.preprocess import PreprocessConfig
+    from eegdm_utils.data.real_folders import FoldView, subject_split, window_subjects
+    from eegdm_utils.data.store import build_store
 
     specs, classes = collect_edf_folder(real_data("eegmat"), real_data("eegmat", "labels.csv"), test_subjects=[])
     specs = [s for s in specs if s.subject in ("Subject00", "Subject01", "Subject02", "Subject03")]
@@ -185,7 +184,7 @@ def test_subject_split_and_fold_view(tmp_path):
 
 
 def test_time_split_shares_no_sample():
-    from eegdm_utils.real import time_split
+    from eegdm_utils.data.real_folders import time_split
 
     window_file = np.repeat([0, 1], 40)
     window_start = np.tile(np.arange(40.0), 2)  # 1-s steps: 5-s windows overlap their neighbours
@@ -205,8 +204,8 @@ def test_the_real_data_path_does_not_import_the_simulator():
     import subprocess
     import sys
 
-    code = ("import sys, eegdm_utils.real, eegdm_utils.recordings, eegdm_utils.store, eegdm_utils.edf; "
-            "print('eegdm_utils.simulate' in sys.modules)")
+    code = ("import sys, eegdm_utils.eval.real_eeg, eegdm_utils.data.recordings, eegdm_utils.data.store, eegdm_utils.data.edf; "
+            "print('eegdm_utils.data.simulate' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 

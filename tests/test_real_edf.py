@@ -2,14 +2,13 @@
 shipped in data/real/."""
 
 import numpy as np
-
-from eegdm_utils.edf import read_edf
-from eegdm_utils.montage import TCP_NAMES, derive_tcp
-from eegdm_utils.preprocess import PreprocessConfig, load_tcp
-from eegdm_utils.recordings import collect_edf_folder
-from eegdm_utils.store import build_store
-
 from conftest import real_data
+
+from eegdm_utils.data.edf import read_edf
+from eegdm_utils.data.montage import TCP_NAMES, derive_tcp
+from eegdm_utils.data.preprocess import PreprocessConfig, load_tcp
+from eegdm_utils.data.recordings import collect_edf_folder
+from eegdm_utils.data.store import build_store
 
 
 def test_chbmit_bipolar_maps_to_tcp():

@@ -3,12 +3,13 @@ computed here from the fixture's metrics files (a smoke run of `tools/run.py --p
 not taken from the renderer."""
 
 import json
+import os
 import shutil
 import sys
+from datetime import datetime, timezone
 
 import numpy as np
 import pytest
-
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "tools"))
@@ -80,6 +81,27 @@ def test_a_section_whose_notebook_did_not_run_is_named_not_invented(tmp_path, re
     assert "EEGFoundation (notebook 90): not part of" in text
     assert "| EEGFoundation | 100% |" in results.render(results.collect(FIXTURE), "figures")
     assert "| EEGFoundation | 100% |" not in text and "## EEGFoundation" not in text
+
+
+def test_a_figure_older_than_the_run_is_left_out_as_made_by_another_run(tmp_path):
+    run, figures = tmp_path / "run", tmp_path / "figures"
+    shutil.copytree(FIXTURE, run)
+    params = tmp_path / "params.yaml"
+    params.write_text(f"figures_dir: {figures}\n")
+    info = json.loads((run / "run_info.json").read_text())
+    (run / "run_info.json").write_text(json.dumps({**info, "params": str(params)}))
+    figure = figures / "50_report" / "eegdm_vs_baseline.png"
+    figure.parent.mkdir(parents=True)
+    figure.write_bytes(b"a png")
+    start = datetime.strptime(info["started"], "%Y-%m-%d %H:%M UTC").replace(tzinfo=timezone.utc).timestamp()
+
+    def listed():
+        return [f for s in results.collect(run)["sections"] for f in s["figures"]]
+
+    os.utime(figure, (start - 60, start - 60))  # from an earlier run: a section this run left out
+    assert "50_report/eegdm_vs_baseline.png" not in listed()
+    os.utime(figure, (start + 60, start + 60))
+    assert "50_report/eegdm_vs_baseline.png" in listed()
 
 
 def test_the_check_catches_one_changed_digit_in_results_md_or_the_readme(tmp_path, rendered):

@@ -5,7 +5,6 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "tools"))

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from eegdm_utils.runtime import torch_device
+from eegdm_utils.core.runtime import torch_device
 
 
 def test_auto_follows_what_the_machine_has(monkeypatch):
@@ -25,7 +25,7 @@ def test_a_gpu_that_is_not_there_or_an_unknown_name_is_an_error(monkeypatch):
 
 
 def test_scale_banner_names_the_scale_of_the_run_folder(tmp_path):
-    from eegdm_utils.runtime import scale_banner
+    from eegdm_utils.core.runtime import scale_banner
 
     assert "smoke scale" in scale_banner("runs/smoke") and "not a result" in scale_banner("runs/smoke/")
     assert "params/default.yaml" in scale_banner(tmp_path / "runs" / "default")

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from eegdm_utils.s4d import S4D
+from eegdm_utils.models.s4d import S4D
 
 
 def _recurrence(layer: S4D, u: torch.Tensor, rate: float = 1.0) -> torch.Tensor:
@@ -107,7 +107,7 @@ def test_kernel_is_batch_independent_and_computed_once():
 def test_fft_conv_backward_is_the_adjoint():
     """The hand-written backward of the FFT convolution against finite differences (float64),
     with the batch summed into the kernel's gradient."""
-    from eegdm_utils.s4d import fft_conv
+    from eegdm_utils.models.s4d_kernels import fft_conv
 
     torch.manual_seed(0)
     u = torch.randn(3, 9, 2, dtype=torch.float64, requires_grad=True)  # [B, L, H]
@@ -121,7 +121,7 @@ def test_fft_conv_backward_is_the_adjoint():
 
 def test_fft_conv_is_the_linear_convolution():
     """y[l] = sum_j u[j] k[(l - j) mod 2L] for l < L: causal taps first, anti-causal taps at the end."""
-    from eegdm_utils.s4d import fft_conv
+    from eegdm_utils.models.s4d_kernels import fft_conv
 
     torch.manual_seed(1)
     u, k = torch.randn(2, 11, 3, dtype=torch.float64), torch.randn(3, 22, dtype=torch.float64)  # [B, L, H], [H, 2L]
@@ -153,7 +153,7 @@ def test_kernel_gradients(L):
 
 def test_C_is_complex_standard_normal_as_the_reference():
     """The S4 reference draws C with torch.randn(..., dtype=cfloat): variance 1/2 per real component."""
-    from eegdm_utils.s4d import S4DKernel
+    from eegdm_utils.models.s4d import S4DKernel
 
     torch.manual_seed(0)
     C = S4DKernel(256, 128).C.detach()  # [c, H, N, 2]
@@ -164,7 +164,7 @@ def test_C_is_complex_standard_normal_as_the_reference():
 def test_gated_fft_conv_gradients_and_values():
     """z, sigmoid and tanh of the two halves of fft_conv's output (an independent oracle: the
     plain functions), and gradients through all three outputs (gradcheck, float64)."""
-    from eegdm_utils.s4d import fft_conv, gated_fft_conv
+    from eegdm_utils.models.s4d_kernels import fft_conv, gated_fft_conv
 
     torch.manual_seed(0)
     u = torch.randn(2, 12, 6, dtype=torch.float64, requires_grad=True)
@@ -185,7 +185,7 @@ def test_step_response_is_the_continuous_systems_at_the_sample_times():
     response to a unit step) equals the continuous system's step response at t = (l + 1) dt,
     2 Re sum_n C_n B_n (exp(A_n t) - 1) / A_n, written here from the parameters alone (an
     oracle independent of the layer's discretisation; dt B in place of the hold fails it)."""
-    from eegdm_utils.s4d import S4DKernel
+    from eegdm_utils.models.s4d import S4DKernel
 
     torch.manual_seed(0)
     kernel = S4DKernel(3, d_state=8, channels=1, dt_min=0.01, dt_max=0.1).double()

@@ -2,14 +2,13 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-
-from eegdm_utils.edf import read_edf, read_edf_header
-from eegdm_utils.montage import TUH_CHANNEL_NAMES, electrode_positions, REFERENTIAL_ELECTRODES
-from eegdm_utils.recordings import parse_rec
-from eegdm_utils.simulate import CLASS_NAMES, SimulationConfig, make_subjects, simulate_record, write_corpus
-from eegdm_utils.spectra import psd
-
 from conftest import TINY
+
+from eegdm_utils.data.edf import read_edf, read_edf_header
+from eegdm_utils.data.montage import REFERENTIAL_ELECTRODES, TUH_CHANNEL_NAMES, electrode_positions
+from eegdm_utils.data.recordings import parse_rec
+from eegdm_utils.data.simulate import CLASS_NAMES, SimulationConfig, make_subjects, simulate_record, write_corpus
+from eegdm_utils.data.spectra import psd
 
 
 def _digest(root: Path) -> dict:
@@ -93,7 +92,7 @@ def test_class_imbalance_like_tuev():
 def test_annotation_channels_follow_threshold_and_cap():
     """An event is annotated on the TCP channels where its own bipolar RMS reaches the class
     threshold relative to the strongest channel, at most `cap` of them, ties to the lower index."""
-    from eegdm_utils import simulate as S
+    from eegdm_utils.data import simulate as S
 
     sfreq, E = 256, len(REFERENTIAL_ELECTRODES)
     a, b = S._BIPOLAR_A, S._BIPOLAR_B

@@ -1,9 +1,9 @@
 import numpy as np
 import torch
 
-from eegdm_utils.diffusion import DiffusionConfig, add_noise, ddpm_scheduler, velocity, x0_from_v
-from eegdm_utils.s4d import S4D
-from eegdm_utils.ssmdp import SSMDP, SSMDPConfig, ssm_parameter_groups
+from eegdm_utils.models.diffusion import DiffusionConfig, add_noise, ddpm_scheduler, velocity, x0_from_v
+from eegdm_utils.models.s4d import S4D
+from eegdm_utils.models.ssmdp import SSMDP, SSMDPConfig, ssm_parameter_groups
 
 SMALL = SSMDPConfig(d_model=16, d_state=8, n_layer=3, d_cond=32, d_cond_embed=16)
 
@@ -21,7 +21,7 @@ def test_output_starts_at_zero_and_conditioning_starts_silent():
 
 
 def test_activations_shapes_and_ranges(perturbed_ssmdp):
-    from eegdm_utils.cache import block_activity
+    from eegdm_utils.train.latent_cache import block_activity
 
     model = perturbed_ssmdp(SMALL)
     x, t, c = torch.randn(2, 1, 40), torch.tensor([1, 1]), torch.tensor([3, 4])

@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
+from conftest import write_things_release
 
 from eegdm_utils.e2i.paired_data import load_paired_dataset
 from eegdm_utils.e2i.things_eeg2 import write_things_eeg2
-
-from conftest import write_things_release
 
 TRAIN_CONCEPTS = ["00001_aardvark", "00002_abacus", "00003_accordion", "00004_acorn"]
 TEST_CONCEPTS = ["00005_aircraft", "00006_airplane"]

@@ -6,7 +6,6 @@ import json
 
 import papermill
 import pytest
-
 from conftest import REPO, write_things_release
 
 CHANNELS = ["Pz", "P3", "P7", "O1", "Oz", "O2", "P4", "P8", "P1", "P5", "PO7", "PO3", "POz", "PO4", "PO8", "P6", "P2"]

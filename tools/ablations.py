@@ -16,9 +16,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from eegdm_utils import figures
-from eegdm_utils.ablation_report import gather, paper_agreement, plot_agreement, plot_table, references, summary
-from eegdm_utils.ablations import VARIANTS
+from eegdm_utils.eval import figures
+from eegdm_utils.eval.ablation_report import gather, paper_agreement, plot_agreement, plot_table, references, summary
+from eegdm_utils.eval.ablations import VARIANTS
 
 
 def main(run_dir: str, figures_dir: str = "figures") -> None:

@@ -19,9 +19,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from eegdm_utils import figures
-from eegdm_utils.report import EEGDM, PROBE, PROBE_UNTRAINED, UNTRAINED
-from eegdm_utils.runtime import read_json, save_figure
+from eegdm_utils.core.figure_output import save_figure
+from eegdm_utils.core.files import read_json
+from eegdm_utils.eval import figures
+from eegdm_utils.eval.report import EEGDM, PROBE, PROBE_UNTRAINED, UNTRAINED
 
 ROW = ("val kappa", "test kappa", "test bal. acc")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from eegdm_utils.edf import EDFError, read_edf_header  # noqa: E402
+from eegdm_utils.data.edf import EDFError, read_edf_header
 
 
 def crop_edf(source: str | Path, target: str | Path, seconds: int) -> int:

@@ -31,24 +31,25 @@ REPORT = REPO / "docs" / "mutation.md"
 
 # module -> (file, the test files that cover it; pyproject's selection is their union)
 MODULES = {
-    "s4d": ("eegdm_utils/s4d.py", ["tests/test_s4d.py", "tests/test_ssmdp.py"]),
-    "ssmdp": ("eegdm_utils/ssmdp.py", ["tests/test_ssmdp.py", "tests/test_oracles.py", "tests/test_mutation_cases.py"]),
-    "diffusion": ("eegdm_utils/diffusion.py", ["tests/test_ssmdp.py", "tests/test_oracles.py", "tests/test_mutation_cases.py"]),
-    "pretrain": ("eegdm_utils/pretrain.py", ["tests/test_pretrain.py", "tests/test_oracles.py", "tests/test_mutation_cases.py"]),
-    "cache": ("eegdm_utils/cache.py", ["tests/test_cache_finetune.py", "tests/test_ssmdp.py", "tests/test_mutation_cases.py"]),
-    "lft": ("eegdm_utils/lft.py", ["tests/test_lft.py", "tests/test_oracles.py", "tests/test_mutation_cases.py"]),
-    "classify": ("eegdm_utils/classify.py", ["tests/test_lft.py", "tests/test_oracles.py", "tests/test_mutation_cases.py"]),
-    "controls": ("eegdm_utils/controls.py", ["tests/test_controls.py", "tests/test_mutation_cases.py"]),
-    "metrics": ("eegdm_utils/metrics.py", ["tests/test_metrics.py", "tests/test_mutation_cases.py"]),
-    "edf": ("eegdm_utils/edf.py", ["tests/test_bad_input.py", "tests/test_bad_input_fuzz.py", "tests/test_properties.py",
+    "s4d": ("eegdm_utils/models/s4d.py", ["tests/test_s4d.py", "tests/test_ssmdp.py"]),
+    "s4d_kernels": ("eegdm_utils/models/s4d_kernels.py", ["tests/test_s4d.py", "tests/test_ssmdp.py"]),
+    "ssmdp": ("eegdm_utils/models/ssmdp.py", ["tests/test_ssmdp.py", "tests/test_oracles.py", "tests/test_mutation_cases.py"]),
+    "diffusion": ("eegdm_utils/models/diffusion.py", ["tests/test_ssmdp.py", "tests/test_oracles.py", "tests/test_mutation_cases.py"]),
+    "pretraining": ("eegdm_utils/train/pretraining.py", ["tests/test_pretrain.py", "tests/test_oracles.py", "tests/test_mutation_cases.py"]),
+    "latent_cache": ("eegdm_utils/train/latent_cache.py", ["tests/test_cache_finetune.py", "tests/test_ssmdp.py", "tests/test_mutation_cases.py"]),
+    "lft": ("eegdm_utils/models/lft.py", ["tests/test_lft.py", "tests/test_oracles.py", "tests/test_mutation_cases.py"]),
+    "finetuning": ("eegdm_utils/train/finetuning.py", ["tests/test_lft.py", "tests/test_oracles.py", "tests/test_mutation_cases.py"]),
+    "controls": ("eegdm_utils/eval/controls.py", ["tests/test_controls.py", "tests/test_mutation_cases.py"]),
+    "scoring": ("eegdm_utils/core/scoring.py", ["tests/test_metrics.py", "tests/test_mutation_cases.py"]),
+    "edf": ("eegdm_utils/data/edf.py", ["tests/test_bad_input.py", "tests/test_bad_input_fuzz.py", "tests/test_properties.py",
                                    "tests/test_real_edf.py", "tests/test_mutation_cases.py"]),
-    "montage": ("eegdm_utils/montage.py", ["tests/test_montage.py", "tests/test_properties.py",
+    "montage": ("eegdm_utils/data/montage.py", ["tests/test_montage.py", "tests/test_properties.py",
                                            "tests/test_mutation_cases.py"]),
-    "preprocess": ("eegdm_utils/preprocess.py", ["tests/test_preprocess_store.py", "tests/test_bad_input.py"]),
-    "store": ("eegdm_utils/store.py", ["tests/test_preprocess_store.py", "tests/test_bad_input.py",
+    "preprocess": ("eegdm_utils/data/preprocess.py", ["tests/test_preprocess_store.py", "tests/test_bad_input.py"]),
+    "store": ("eegdm_utils/data/store.py", ["tests/test_preprocess_store.py", "tests/test_bad_input.py",
                                        "tests/test_bad_input_fuzz.py", "tests/test_properties.py",
                                        "tests/test_mutation_cases.py"]),
-    "mulaw": ("eegdm_utils/mulaw.py", ["tests/test_mulaw.py", "tests/test_properties.py"]),
+    "mulaw": ("eegdm_utils/data/mulaw.py", ["tests/test_mulaw.py", "tests/test_properties.py"]),
     "tokenizer": ("eegdm_utils/foundation/tokenizer.py", ["tests/test_foundation.py", "tests/test_properties.py",
                                                         "tests/test_mutation_cases.py"]),
     "collator": ("eegdm_utils/foundation/collator.py", ["tests/test_foundation.py", "tests/test_properties.py",
@@ -61,7 +62,7 @@ MODULES = {
 _F64 = "a float64 cast dropped: a no-op for float64 input (float32 input differs only by rounding)"
 _E2I = "eegdm_utils.e2i.metrics.x_"
 EQUIVALENT: dict[str, str] = {
-    "eegdm_utils.mulaw.x_staged_mu_law__mutmut_18": "`> 1` -> `>= 1`: at |x| = 1 both branches give exactly +-1 "
+    "eegdm_utils.data.mulaw.x_staged_mu_law__mutmut_18": "`> 1` -> `>= 1`: at |x| = 1 both branches give exactly +-1 "
     "(log1p(mu) / log1p(mu) is 1.0 in float32 and float64)",
     **{f"{_E2I}{name}": _F64 for name in [
         "_row_standardise__mutmut_7", "_row_standardise__mutmut_9", "frechet_distance__mutmut_3",
@@ -92,19 +93,19 @@ EQUIVALENT: dict[str, str] = {
     "turns NaN into 0.0, as nan=0.0",
     "eegdm_utils.foundation.tokenizer.x_reject_out_of_range__mutmut_11": "nan_to_num without nan=: torch's default "
     "turns NaN into 0.0",
-    "eegdm_utils.montage.xǁTCPMappingǁapply__mutmut_2": "assigning None into a float array stores NaN",
-    "eegdm_utils.s4d.xǁ_FFTConvǁforward__mutmut_8": "rfft(k) without n=2L: k is already [H, 2L]",
-    "eegdm_utils.s4d.xǁ_FFTConvǁforward__mutmut_10": "rfft(k) without n=2L: k is already [H, 2L]",
-    "eegdm_utils.s4d.xǁ_FFTConvǁforward__mutmut_30": "irfft(Y) without n=2L: Y has L + 1 bins, whose default "
+    "eegdm_utils.data.montage.xǁTCPMappingǁapply__mutmut_2": "assigning None into a float array stores NaN",
+    "eegdm_utils.models.s4d_kernels.xǁ_FFTConvǁforward__mutmut_8": "rfft(k) without n=2L: k is already [H, 2L]",
+    "eegdm_utils.models.s4d_kernels.xǁ_FFTConvǁforward__mutmut_10": "rfft(k) without n=2L: k is already [H, 2L]",
+    "eegdm_utils.models.s4d_kernels.xǁ_FFTConvǁforward__mutmut_30": "irfft(Y) without n=2L: Y has L + 1 bins, whose default "
     "length is 2L",
-    "eegdm_utils.s4d.xǁ_FFTConvǁforward__mutmut_32": "irfft(Y) without n=2L: Y has L + 1 bins, whose default "
+    "eegdm_utils.models.s4d_kernels.xǁ_FFTConvǁforward__mutmut_32": "irfft(Y) without n=2L: Y has L + 1 bins, whose default "
     "length is 2L",
-    "eegdm_utils.classify.x_label_subset__mutmut_7": "`fraction == 2` for `== 1`: a fraction of 1 then draws every "
+    "eegdm_utils.train.finetuning.x_label_subset__mutmut_7": "`fraction == 2` for `== 1`: a fraction of 1 then draws every "
     "index of every class and sorts them, which is arange",
-    "eegdm_utils.classify.x_label_subset__mutmut_19": "rng.choice(replace=None): None is falsy, as False",
+    "eegdm_utils.train.finetuning.x_label_subset__mutmut_19": "rng.choice(replace=None): None is falsy, as False",
 }
 
-_C = "eegdm_utils.controls.x"
+_C = "eegdm_utils.eval.controls.x"
 _THREADS = "BLAS thread limit changed: speed only, the same numbers"
 EQUIVALENT.update({
     **{f"{_C}{n}": _F64 for n in ["_band_power_features__mutmut_4", "_band_power_features__mutmut_6"]},
@@ -129,7 +130,7 @@ EQUIVALENT.update({
     "the CPU stream is what seeds the weights",
 })
 
-_EDF = "eegdm_utils.edf.x"
+_EDF = "eegdm_utils.data.edf.x"
 EQUIVALENT.update({
     f"{_EDF}__field__mutmut_7": "'ASCII' for 'ascii': codec names are case-insensitive",
     **{f"{_EDF}__number__mutmut_{i}": "rstrip takes a set of characters: 'XX0XX' strips what '0' strips, and "
@@ -147,12 +148,12 @@ EQUIVALENT.update({
 
 _DEVICE = "device placement dropped or changed: the same on CPU, where every test runs (a GPU would tell)"
 EQUIVALENT.update({
-    "eegdm_utils.diffusion.x_ddim_scheduler__mutmut_3": "set_alpha_to_one=True dropped: True is diffusers' default",
-    **{f"eegdm_utils.diffusion.x__coefficients__mutmut_{i}": "sqrt(abar) in float32 instead of float64: the same to "
+    "eegdm_utils.models.diffusion.x_ddim_scheduler__mutmut_3": "set_alpha_to_one=True dropped: True is diffusers' default",
+    **{f"eegdm_utils.models.diffusion.x__coefficients__mutmut_{i}": "sqrt(abar) in float32 instead of float64: the same to "
        "float32 rounding (diffusers stores abar in float32)" for i in (3, 5)},
 })
 
-_LFT = "eegdm_utils.lft.x"
+_LFT = "eegdm_utils.models.lft.x"
 _COL = "eegdm_utils.foundation.collator.x"
 _TOK = "eegdm_utils.foundation.tokenizer.x"
 _WEIGHTS = "need_weights changed: the attention output [0] is the same, only the weights come back besides"
@@ -175,39 +176,39 @@ EQUIVALENT.update({
        for i in (14, 18)},
 })
 
-_SS = "eegdm_utils.ssmdp.x"
+_SS = "eegdm_utils.models.ssmdp.x"
 EQUIVALENT.update({
     f"{_SS}_step_embedding__mutmut_2": "dim / 2 for dim // 2: arange of the float gives the same frequencies",
     **{f"{_SS}_step_embedding__mutmut_{i}": "dtype=float32 dropped from arange: the integers are promoted to the "
        "same float32 values" for i in (13, 16)},
     f"{_SS}ǁGatedS4DBlockǁ__init____mutmut_1": "default is_last=True: every block is built with is_last given",
 })
-_M = "eegdm_utils.montage.x_derive_tcp__mutmut_"
+_M = "eegdm_utils.data.montage.x_derive_tcp__mutmut_"
 EQUIVALENT.update({
     **{f"{_M}{i}": "a duplicate (or reversed) channel is added as a second edge after the first; the breadth-first "
        "search always takes the first edge, so the first occurrence is used either way" for i in (11, 13, 14, 17)},
     f"{_M}48": "`=` for `+=`: a shortest path never uses a channel twice",
-    "eegdm_utils.lft.xǁLatentFusionTransformerǁ__init____mutmut_82": "register_buffer(persistent=None): None is "
+    "eegdm_utils.models.lft.xǁLatentFusionTransformerǁ__init____mutmut_82": "register_buffer(persistent=None): None is "
     "falsy, as False",
 })
-_P = "eegdm_utils.pretrain.x"
+_P = "eegdm_utils.train.pretraining.x"
 EQUIVALENT.update({
     **{f"{_P}__step_generator__mutmut_{i}": "another modulus (3**63, 2**64) for the seed: the same seed below 2**63, "
        "i.e. for every seed under 9e12" for i in (9, 10)},
     f"{_P}ǁSSMDPModuleǁoptimizer_step__mutmut_2": "keyword arguments not passed on: Lightning calls optimizer_step "
     "with positional arguments only",
 })
-_MET = "eegdm_utils.metrics.x"
+_MET = "eegdm_utils.core.scoring.x"
 EQUIVALENT.update({
     **{f"{_MET}_confusion_matrix__mutmut_{i}": "a float64 cast of the weights dropped: np.bincount takes integer "
        "weights as well" for i in (16, 18)},
     f"{_MET}_weighted_f1__mutmut_2": "astype(None) is astype(float64)",
     **{f"{_MET}_weighted_f1__mutmut_{i}": "0 / 0 for a class never predicted (or never true) gives NaN, which the "
        "F1 step masks (NaN is not > 0) and a class without lines weighs 0" for i in (17, 19, 29, 31)},
-    **{f"eegdm_utils.lft.x_no_decay_groups__mutmut_{i}": "the bias test misspelt: every bias is 1-D and already "
+    **{f"eegdm_utils.models.lft.x_no_decay_groups__mutmut_{i}": "the bias test misspelt: every bias is 1-D and already "
        "caught by p.ndim < 2" for i in (10, 11)},
 })
-EQUIVALENT["eegdm_utils.classify.xǁClassifierModuleǁoptimizer_step__mutmut_2"] = (
+EQUIVALENT["eegdm_utils.train.finetuning.xǁClassifierModuleǁoptimizer_step__mutmut_2"] = (
     "keyword arguments not passed on: Lightning calls optimizer_step with positional arguments only")
 
 # Survivors looked at and left, with the reason (they count as survived, not as equivalent).
@@ -216,21 +217,21 @@ KNOWN_SURVIVORS: dict[str, str] = {
        "non-finite matrix, which no small test input produces" for i in range(39, 47)},
     f"{_C}ǁLinearReadoutǁ_fit_path__mutmut_7": "max_iter 100 (sklearn's default) for 1000: the same solutions "
     "where lbfgs converges within 100 iterations, as it does on the test problems",
-    **{f"eegdm_utils.diffusion.x__coefficients__mutmut_{i}": _DEVICE for i in (2, 4, 6)},
-    "eegdm_utils.pretrain.xǁSSMDPModuleǁvalidation_step__mutmut_5": _DEVICE,
+    **{f"eegdm_utils.models.diffusion.x__coefficients__mutmut_{i}": _DEVICE for i in (2, 4, 6)},
+    "eegdm_utils.train.pretraining.xǁSSMDPModuleǁvalidation_step__mutmut_5": _DEVICE,
     **{f"{_P}ǁSSMDPModuleǁdiffusion_loss__mutmut_{i}": _DEVICE for i in (8, 13, 18, 22)},
     f"{_P}__step_generator__mutmut_2": _DEVICE,
     f"{_P}ǁSSMDPModuleǁtraining_step__mutmut_5": _DEVICE,
-    **{f"eegdm_utils.ssmdp.x_step_embedding__mutmut_{i}": _DEVICE for i in (12, 15)},
+    **{f"eegdm_utils.models.ssmdp.x_step_embedding__mutmut_{i}": _DEVICE for i in (12, 15)},
     **{f"{_COL}_mask_tokens__mutmut_{i}": _DEVICE for i in (8, 11, 16, 19, 34, 39)},
     **{f"{_TOK}_build_sequences__mutmut_{i}": _DEVICE for i in (15, 19)},
     **{f"{_LFT}ǁ{n}": "a dropout module or rate dropped: visible only when training with dropout > 0 (0 by default "
        "and in the paper configuration)" for n in ["FFNǁ__init____mutmut_7", "SelfAttentionBlockǁ__init____mutmut_11",
                                                    "FusionBlockǁ__init____mutmut_12", "FusionBlockǁ__init____mutmut_22"]},
-    **{f"eegdm_utils.metrics.x_weighted_f1__mutmut_{i}": "np.divide without out=: the entries the where= mask "
+    **{f"eegdm_utils.core.scoring.x_weighted_f1__mutmut_{i}": "np.divide without out=: the entries the where= mask "
        "skips are left uninitialised, and whether that shows depends on what the memory held (a test cannot "
        "pin it down)" for i in (12, 16, 24, 28, 36, 40)},
-    "eegdm_utils.s4d.xǁS4Dǁforward__mutmut_7": "`.to(u.dtype)` dropped: a no-op for float32 input, the only dtype "
+    "eegdm_utils.models.s4d.xǁS4Dǁforward__mutmut_7": "`.to(u.dtype)` dropped: a no-op for float32 input, the only dtype "
     "the CPU tests run (matters under bf16 autocast on a GPU)",
 }
 

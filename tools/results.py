@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +28,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))  # compute_curve, for the sweeps' tables
 
-from eegdm_utils.real import fold_table  # noqa: E402
-from eegdm_utils.runtime import atomic_write_bytes  # noqa: E402
-from eegdm_utils.report import (  # noqa: E402
-    EEGDM, FOUNDATION_METHODS, METRICS, PAPER_TUEV, REQUIRED_METHODS, claim_intervals, collect_control_results,
-    collect_foundation_results, collect_seed_results, recall_table, summary_table, target_checks, recorded_test_lines)
+from eegdm_utils.core.files import atomic_write_bytes
+from eegdm_utils.eval.paper import PAPER_TUEV
+from eegdm_utils.eval.real_eeg import fold_table
+from eegdm_utils.eval.report import (EEGDM, FOUNDATION_METHODS, METRICS, REQUIRED_METHODS, claim_intervals,
+                                     collect_control_results, collect_foundation_results, collect_seed_results,
+                                     recall_table, recorded_test_lines, summary_table, target_checks)
 
 HEADLINE_START = "<!-- results:headline (tools/results.py writes this block) -->"
 METRIC_NAMES = {"kappa": "kappa", "balanced_accuracy": "balanced accuracy", "weighted_f1": "weighted F1"}
@@ -283,7 +285,7 @@ def sweeps(run: Path) -> dict | None:
             tables.append(table("`make reference-recipe`: the reference's LFT settings (params/paper.yaml's) on this run's "
                                 "caches, seed 0.", ["backbone", "labels", *scores], frame_rows(frame, ["backbone", "labels", *scores], scores)))
     if (run / "ablations" / "results.csv").exists():
-        from eegdm_utils.ablation_report import gather, summary
+        from eegdm_utils.eval.ablation_report import gather, summary
 
         frame = summary(*gather(run))
         cols = ["table", "variant", "labels", "seeds", *METRICS, "paper (100%)", "minutes"]
@@ -306,8 +308,18 @@ TRIMMED = ("`make full` adds: seeds 3 and 4 of notebook 40 (the report is over s
            "3 and 4 and its fusion-head and amplitude-token rows; notebook 45's choice of latent (gate or filter, std "
            "or mean: one more backbone pass over every window); notebook 95's self-supervised route (an SSMDP "
            "pretrained on each fold's training subjects, beside the transfer backbone) and its run on the CHB-MIT "
-           "excerpt (one patient, seizure vs not, split in time); notebook 85's zero-shot section (digits 8 and 9 "
-           "never seen by the EEG side) and its mask-ratio ablation (0.5).")
+           "excerpt (one patient, seizure vs not, split in time); notebook 85's DreamDiffusion learning curve "
+           "(validation), its zero-shot section (digits 8 and 9 never seen by the EEG side) and its mask-ratio "
+           "ablation (0.5).")
+
+
+def started_at(info: dict) -> float | None:
+    """When the run started (``run_info.json``'s minute, as a POSIX time), or None if it does not say: a
+    figure older than that was made by an earlier run (a section this tier leaves out), not by this one."""
+    try:
+        return datetime.strptime(info["started"], "%Y-%m-%d %H:%M UTC").replace(tzinfo=timezone.utc).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def collect(run_dir: str | Path) -> dict:
@@ -328,8 +340,10 @@ def collect(run_dir: str | Path) -> dict:
     params = yaml.safe_load((REPO / info["params"]).read_text()) if (REPO / info["params"]).exists() else {}
     figures_dir = (REPO / "notebooks" / params.get("figures_dir", f"../{run}/figures")).resolve()
     timings = read(run / "timings.json") or {}
+    since = started_at(info)
     for s in sections:  # only the figures this run made (decided here, so that rendering reads no file)
-        s["figures"] = [f for f in s["figures"] if (figures_dir / f).exists()]
+        s["figures"] = [f for f in s["figures"] if (figures_dir / f).exists()
+                        and (since is None or (figures_dir / f).stat().st_mtime >= since)]
     return {"run": {**info, "timings": timings, "figures_dir": str(figures_dir.relative_to(REPO))
                     if figures_dir.is_relative_to(REPO) else str(figures_dir)},
             "sections": sections, "not_in_run": missing,

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import yaml
 
-from eegdm_utils.runtime import atomic_write_json, cpu_model, read_json
+from eegdm_utils.core.files import atomic_write_json, read_json
+from eegdm_utils.core.runtime import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -42,7 +43,8 @@ CHBMIT = {"real_root": "../data/real/chbmit", "real_labels": "../data/real/chbmi
 
 # what `make full` adds to params/default.yaml: the sections `make run` leaves out to save time (RESULTS.md names them)
 FULL = {"fm_seeds": [0, 1, 2, 3, 4], "variants": ["release", "fusion", "amplitude", "no_embedding"],
-        "e2i_mask_ablations": [0.5], "e2i_unseen_classes": [8, 9], "diagnose_variants": True,
+        "e2i_mask_ablations": [0.5], "e2i_unseen_classes": [8, 9], "e2i_curve_steps": [0, 80, 160, 320],
+        "diagnose_variants": True,
         "routes": ["transfer", "self-supervised", "untrained", "probe", "band_power", "eegnet", "foundation"]}
 
 

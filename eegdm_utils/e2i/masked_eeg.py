@@ -22,6 +22,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .training import BatchSampler, load_checkpoint, save_checkpoint, train
+
 
 @dataclass
 class MaskedEEGConfig:
@@ -180,7 +182,6 @@ def pretrain(model: MaskedEEGModel, sources: dict, optim, seed: int, desc: str =
     """Masked signal modelling on unlabeled EEG: ``sources`` maps a source name to its trials
     [N, C, L] (a tensor on the training device). Each step takes one batch from one source,
     drawn with probability proportional to its size."""
-    from .training import BatchSampler, train
 
     names = list(sources)
     sizes = torch.tensor([len(sources[n]) for n in names], dtype=torch.float64)
@@ -198,7 +199,6 @@ def pretrain(model: MaskedEEGModel, sources: dict, optim, seed: int, desc: str =
 
 
 def save_encoder(path, model: MaskedEEGModel, step: int, result: dict, extra: dict | None = None):
-    from .training import save_checkpoint
 
     return save_checkpoint(path, model.config, step, {"model": model.state_dict(), "optimizer": result["optimizer"]},
                            result["history"], extra)
@@ -206,7 +206,6 @@ def save_encoder(path, model: MaskedEEGModel, step: int, result: dict, extra: di
 
 def load_encoder(path, hint: str = "") -> tuple[MaskedEEGModel, dict]:
     """The pretrained encoder and its checkpoint payload (history, extra)."""
-    from .training import load_checkpoint
 
     config, payload = load_checkpoint(path, MaskedEEGConfig, hint)
     model = MaskedEEGModel(config)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtime import atomic_write_json, read_json
+from ..core.files import atomic_write_json, read_json
 from .stimuli import SPLITS, ImageSplit
 from .visual_eeg import VisualEEG
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..runtime import seed_everything
+from ..core.runtime import seed_everything
 from .eeg_conditioning import EEGConditioner, alignment_loss, contrastive_alignment_loss
 from .generator import ClassTokenGenerator, freeze_for_eeg_finetuning, predict_noise
 from .training import OptimConfig, index_batches, save_checkpoint, train
@@ -152,7 +152,7 @@ def warm_up(variant: Method, make_conditioner, data: PairedTensors, train_trials
 
 
 def finetune(method: Method, conditioner: EEGConditioner, data: PairedTensors, train_trials: torch.Tensor,
-             image_side: ImageSide, settings: FinetuneSettings, seed: int, checkpoint_dir: Path | None = None,
+             image_side: ImageSide, settings: FinetuneSettings, seed: int, *, checkpoint_dir: Path | None = None,
              steps: int | None = None, checkpoint_extra: dict | None = None, evaluate=None,
              evaluate_at=()) -> EEGToImage:
     """Joint fine-tuning with the diffusion loss for ``steps`` (default ``settings.steps``).

@@ -1,5 +1,5 @@
 """Figures of notebooks 80 and 85. Each function returns the figure; the notebooks save
-it with :func:`eegdm_utils.runtime.save_figure`.
+it with :func:`eegdm_utils.core.figure_output.save_figure`.
 
 Shape letters: B images, S samples per EEG, H height, W width, C channels, L samples.
 """

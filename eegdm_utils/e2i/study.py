@@ -33,14 +33,14 @@ import pandas as pd
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from ..identity import array_fingerprint
-from ..runtime import seed_everything
+from ..core.identity import array_fingerprint
+from ..core.runtime import seed_everything
 from . import pipeline
 from .eeg_conditioning import ConditioningConfig, EEGConditioner
 from .generator import ClassTokenGenerator, GeneratorConfig, make_controlnet, make_schedulers
 from .image_models import ImageEmbedder, ImageNetConfig, Judge, batched, judge_loss, simclr_loss
-from .image_side import (class_prompted, embedding_prompted, fit_class_token_generator, fit_embedding_prompt,
-                         fit_image_model, fit_layout_controlnet)
+from .image_side import (ImageSet, Stage, class_prompted, embedding_prompted, fit_class_token_generator,
+                         fit_embedding_prompt, fit_image_model, fit_layout_controlnet)
 from .masked_eeg import MaskedEEGModel, load_encoder
 from .metrics import (chance_levels, derangement, layout_scores, pixel_correlation, reconstruction_metrics,
                       retrieval_top_k, ssim)
@@ -106,6 +106,7 @@ class Study:
         self.images, self.labels, self.eeg = tensor(self.stimuli_np), tensor(data.labels), tensor(data.eeg)
         self.trial_image = tensor(data.table["image"])  # [N]
         self.train_images, self.train_trials = tensor(data.split.indices("train")), tensor(data.trials("train"))
+        self.image_set = ImageSet(self.images, self.labels, self.train_images)  # what the image-side loops train on
         # one single trial per image, subjects taking turns
         self.val_images, self.val_trials = data.one_trial_per_image("val", val_images)
         self.test_images, self.test_trials = data.one_trial_per_image("test", test_images)
@@ -141,8 +142,8 @@ class Study:
                                          embedder_steps)):
             model = models[file] = make(config).to(self.device)  # the embedder's weights drawn after the judge's fit
             record = self._record(file.removesuffix(".pt"), config=asdict(model.config), steps=steps, seed=seed)
-            self._fit_or_load(file, model, record, lambda: fit_image_model(model, loss, self.images, self.labels,
-                                                                           self.train_images, steps, 128, seed))
+            self._fit_or_load(file, model, record, lambda: fit_image_model(model, loss, self.image_set,
+                                                                           Stage(steps, 128, 2.0e-3, seed)))
             model.eval().requires_grad_(False)
         self.judge, self.embedder = models["judge.pt"], models["embedder.pt"]
         stimuli = self.images[self._on_device(self.test_images)]
@@ -212,8 +213,8 @@ class Study:
                                              lr=lr, batch=batch, seed=seed, dropout=cond_dropout)
         self.generator_run = self._fit_or_load("generator_pretrained.pt", self.base, self.generator_record,
                                                lambda: fit_class_token_generator(
-                                                   self.base, self.ddpm, self.images, self.labels, self.train_images,
-                                                   steps, batch, lr, cond_dropout, seed))
+                                                   self.base, self.ddpm, self.image_set,
+                                                   Stage(steps, batch, lr, seed, cond_dropout)))
         self.base.eval().requires_grad_(False)
         return (f"UNet: {sum(p.numel() for p in self.base.unet.parameters()):,} parameters; final loss "
                 f"{self.generator_run['history']['loss'][-1]:.4f}")
@@ -227,8 +228,8 @@ class Study:
             "generator": self.generator_record.settings, "steps": steps, "batch": batch, "seed": seed,
             "data": self.data_id, "structure": {"name": self.structure_record.name, **self.structure_record.settings}})
         self._fit_or_load("controlnet_pretrained.pt", self.controlnet, record, lambda: fit_layout_controlnet(
-            self.controlnet, self.base, self.ddpm, self.images, self.labels, self.layouts, self.train_images, steps,
-            batch, cond_dropout, seed + 1, structure=self.structure))
+            self.controlnet, self.base, self.ddpm, replace(self.image_set, layouts=self.layouts),
+            Stage(steps, batch, 1.0e-3, seed + 1, cond_dropout), structure=self.structure))
         self.controlnet.eval().requires_grad_(False)
         self.image_side = ImageSide(self.base, self.controlnet, self.ddpm, self.ddim)
 
@@ -296,7 +297,7 @@ class Study:
 
     def finetune(self, method: Method, conditioner: EEGConditioner, seed: int) -> EEGToImage:
         return pipeline.finetune(method, conditioner, self.paired, self.train_trials, self.image_side, self.settings,
-                                 seed, self.e2i_dir / "finetuned", checkpoint_extra={
+                                 seed, checkpoint_dir=self.e2i_dir / "finetuned", checkpoint_extra={
                                      "base": "generator_pretrained.pt", "controlnet": "controlnet_pretrained.pt"})
 
     def reconstruct(self, model: EEGToImage, trials, guidance_scale: float, seed: int, semantic: bool = True,
@@ -396,7 +397,11 @@ class Study:
     @_timed("curve_s")
     def dreamdiffusion_curve(self, steps) -> pd.DataFrame:
         """DreamDiffusion fine-tuned from the first seed's warm-up, scored on validation after each of
-        ``steps``: the diffusion loss with and without the EEG context, and 10-way top-1."""
+        ``steps``: the diffusion loss with and without the EEG context, and 10-way top-1. No steps: an
+        empty curve (nothing is trained)."""
+        if not len(steps):
+            self.curve = pd.DataFrame()
+            return self.curve
         seed = self.seeds[0]
         val = self._on_device(self.val_trials)
 
@@ -431,8 +436,8 @@ class Study:
         self.two_stage_models = {}
         for seed in self.seeds:
             gen, adapter = self.two_stage_models[seed] = fit_embedding_prompt(
-                self.base, self.ddpm, self.images, self.image_embeddings, self.train_images, self.settings.steps,
-                self.settings.batch, self.settings.lr, self.settings.cond_dropout, seed)
+                self.base, self.ddpm, replace(self.image_set, embeddings=self.image_embeddings),
+                Stage(self.settings.steps, self.settings.batch, self.settings.lr, seed, self.settings.cond_dropout))
             self.select(TWO_STAGE, lambda s, tau: self.two_stage_reconstruct(gen, adapter, self.val_trials, s,
                                                                              10_000 + seed))
             self.add_rows(TWO_STAGE, seed, self.two_stage_reconstruct(gen, adapter, self.test_trials,

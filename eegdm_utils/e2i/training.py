@@ -20,7 +20,8 @@ from typing import Callable, Iterable
 
 import torch
 
-from ..runtime import progress as progress_bar
+from ..core.files import to_jsonable
+from ..core.runtime import progress as progress_bar
 
 
 @dataclass
@@ -182,7 +183,6 @@ def train_or_load(path: str | os.PathLike, record: RunRecord, module: torch.nn.M
     ``fit()`` (which trains ``module`` in place and returns :func:`train`'s result) and save.
 
     Returns the training result (``loaded`` True when nothing was trained)."""
-    from ..runtime import to_jsonable
 
     path = Path(path)
     if path.exists():

@@ -44,7 +44,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..simulate import colored_noise
+from ..data.simulate import colored_noise
 
 CHANNEL_NAMES: tuple[str, ...] = (
     "Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "FC5", "FC1", "FC2", "FC6", "T7", "C3", "Cz", "C4", "T8",

@@ -9,6 +9,6 @@ One module per idea:
 - ``collator``: the masked-token objective (15%, 80/10/10) with an explicit generator;
 - ``model``: the RoFormer encoder (small default, ``paper_config``), per-channel [CLS]
   embeddings, the downstream head (``head="release"`` | ``"fusion"``);
-- ``pretrain``: the Lightning module and loop of masked-token pretraining, the unigram baseline;
-- ``finetune``: the classifier trained with the project's ``fit_classifier``.
+- ``token_pretraining``: the Lightning module and loop of masked-token pretraining, the unigram baseline;
+- ``classifier``: the classifier trained with the project's ``fit_classifier``.
 """
