@@ -120,6 +120,18 @@ def test_notebook_10_checks_pass_for_timed_and_whole_file_labels(tiny_store, tin
     check_store(store, whole)
 
 
+def test_a_corpus_too_small_for_a_validation_split_is_an_error_at_notebook_10(tiny_corpus, tmp_path):
+    from eegdm_utils.data.recordings import DataError
+    from eegdm_utils.data.store import check_store
+
+    specs = collect_tuev(tiny_corpus)
+    two = sorted({s.subject for s in specs if s.split == "train"})[:2]  # 2 x 0.2 rounds down to no subject
+    small = [s for s in specs if s.split != "train" or s.subject in two]
+    store = build_store(tmp_path / "small", small, list(CLASS_NAMES), PreprocessConfig(notch_freq=60.0), {"kind": "test"})
+    with pytest.raises(DataError, match="no validation window: 2 training subject.* at least 5 training subjects"):
+        check_store(store, small)
+
+
 def test_validation_subjects_are_the_references_pick():
     """20 training subjects (and a test subject that must stay put): the reference's procedure,
     np.random.seed(4523) then choice without replacement over the sorted subjects, picks these 4.

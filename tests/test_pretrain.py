@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from eegdm_utils.models.ssmdp import SSMDPConfig
-from eegdm_utils.train.pretraining import PretrainConfig, load_denoiser, train_ssmdp
+from eegdm_utils.train.pretraining import PretrainConfig, load_denoiser, planned_steps, train_ssmdp
 
 TINY_MODEL = SSMDPConfig(d_model=8, d_state=4, n_layer=2, d_cond=16, d_cond_embed=8)
 
@@ -45,3 +45,13 @@ def test_checkpoint_describes_itself(tiny_store, tmp_path):
 def test_missing_checkpoint_names_the_notebook(tmp_path):
     with pytest.raises(FileNotFoundError, match="20_pretrain_ssmdp"):
         load_denoiser(tmp_path / "pretrain" / "ssmdp.ckpt")
+
+
+def test_planned_steps_counts_epochs_or_steps_and_never_both():
+    assert planned_steps(0, 800, n_train=1000, batch_size=32) == 800
+    assert planned_steps(2, 0, n_train=1000, batch_size=32) == 2 * 32  # ceil(1000 / 32) = 32 batches an epoch
+    assert planned_steps(1, 0, n_train=64, batch_size=32) == 2
+    with pytest.raises(ValueError, match="pretrain_epochs 100 and pretrain_steps 2 are both set"):
+        planned_steps(100, 2, n_train=1000, batch_size=32)
+    with pytest.raises(ValueError, match="both 0"):
+        planned_steps(0, 0, n_train=1000, batch_size=32)

@@ -178,8 +178,10 @@ def subject_split(subjects: np.ndarray, test_subjects, val_fraction: float = 0.2
 def time_split(window_file: np.ndarray, window_start: np.ndarray, k: int, fold: int, window_seconds: float) -> dict:
     """{train, val, test: window indices} for one patient's recordings split in time: each file's
     windows fall in ``k`` consecutive blocks by start time; block ``fold`` is the test split, the
-    next block the validation split, the rest training, less every training window that shares a
-    sample with a test or validation window (starts closer than ``window_seconds``)."""
+    next block the validation split, the rest training. No two splits share a sample: a validation
+    window that overlaps a test window (starts closer than ``window_seconds``) is left out, and so is
+    a training window that overlaps a test or validation window, so a guard of at least one window
+    separates the blocks."""
     if not 3 <= k:
         raise ValueError(f"a time split needs at least 3 blocks (test, validation, training), not {k}")
     block = np.zeros(len(window_file), dtype=int)
@@ -188,11 +190,16 @@ def time_split(window_file: np.ndarray, window_start: np.ndarray, k: int, fold: 
         order = idx[np.argsort(window_start[idx], kind="stable")]
         block[order] = np.arange(len(order)) * k // len(order)
     test, val = block == fold % k, block == (fold + 1) % k
-    held = test | val
-    train = ~held
+    train = ~(test | val)
+
+    def overlaps(i: int, others: np.ndarray) -> bool:
+        return bool((others & (window_file == window_file[i]) & (np.abs(window_start - window_start[i]) < window_seconds)).any())
+
+    for i in np.flatnonzero(val):
+        val[i] = not overlaps(i, test)
+    held = test | (block == (fold + 1) % k)  # the guard windows left out of validation stay out of training
     for i in np.flatnonzero(train):
-        near = held & (window_file == window_file[i]) & (np.abs(window_start - window_start[i]) < window_seconds)
-        train[i] = not near.any()
+        train[i] = not overlaps(i, held)
     return {"train": np.flatnonzero(train), "val": np.flatnonzero(val), "test": np.flatnonzero(test)}
 
 

@@ -24,6 +24,7 @@ parameters reuses it; other parameters raise an error naming the keys that diffe
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import time
@@ -301,7 +302,8 @@ def check_store(store: EEGStore, specs: list[RecordingSpec]) -> None:
     """What notebook 10 checks after a build, for timed and whole-file labels alike: every window
     is [22, window_samples]; every annotation line of ``specs`` is in the faithful product or
     was skipped with a reason (lines made by tiling whole-file labels counted as such), unless
-    whole files were skipped; no test subject is also a training or validation subject.
+    whole files were skipped; no test subject is also a training or validation subject; a validation
+    split exists when ``val_fraction`` asks for one.
     Raises ``DataError`` naming the store and what does not add up."""
     meta = store.meta
     for split in SPLITS:
@@ -317,6 +319,12 @@ def check_store(store: EEGStore, specs: list[RecordingSpec]) -> None:
     seen = set(meta["subjects"].get("train", [])) | set(meta["subjects"].get("val", []))
     if test & seen:
         raise DataError(f"{store.path}: subjects {sorted(test & seen)} are in the test split and in training")
+    fraction = meta["preprocess"].get("val_fraction", 0.0)
+    if fraction > 0 and not meta["n_faithful"].get("val"):
+        n = len(meta["subjects"].get("train", []))
+        raise DataError(f"{store.path}: no validation window: {n} training subject(s) at val_fraction {fraction:g} move "
+                        f"none to validation, and every later notebook selects its models on validation; give the "
+                        f"corpus at least {math.ceil(1 / fraction)} training subjects")
 
 
 def _usable_events(spec: RecordingSpec, duration: float, n_classes: int, config: PreprocessConfig,

@@ -12,6 +12,7 @@ Shape letters: B batch, L window length.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -179,3 +180,17 @@ def untrained_denoiser(pretrain_config):
         torch.manual_seed(pretrain_config.seed)
         module = SSMDPModule(asdict(pretrain_config))
     return module.ema.ema_model.eval().requires_grad_(False)
+
+
+def planned_steps(epochs: int, steps: int, n_train: int, batch_size: int) -> int:
+    """The optimisation steps of a pretraining run: ``epochs`` passes over ``n_train`` items (batches of
+    ``batch_size``) when ``epochs`` > 0, else ``steps``. Exactly one of the two must be set (> 0): with
+    both, one would silently win over the other."""
+    if epochs > 0 and steps > 0:
+        raise ValueError(f"pretrain_epochs {epochs} and pretrain_steps {steps} are both set: set the one you mean "
+                         "and the other to 0")
+    if epochs > 0:
+        return epochs * math.ceil(n_train / batch_size)
+    if steps > 0:
+        return steps
+    raise ValueError("pretrain_epochs and pretrain_steps are both 0: set one of them")
