@@ -14,7 +14,7 @@ SEEDS ?= 0 1 2
 # only the keys the notebook declares reach it; a -p it does not declare is an error)
 notebook = $(BIN)/python tools/run.py $(PARAMS) $(RUN_DIR) --notebook $(1) --out $(2) $(3)
 
-.PHONY: setup demo run full test sweep notebooks clean compute-curve compute-step backbone-curve reference-recipe ablations \
+.PHONY: setup demo run full paper-dry-run test sweep notebooks clean compute-curve compute-step backbone-curve reference-recipe ablations \
 	mutation
 
 setup: $(STAMP)
@@ -39,6 +39,12 @@ demo: setup
 run: setup
 	$(BIN)/python tools/run.py $(PARAMS) $(RUN_DIR) --plan run --seeds $(SEEDS)
 	$(BIN)/python tools/results.py $(RUN_DIR) $(if $(filter params/default.yaml,$(PARAMS)),--publish,)
+
+# The paper configuration, dry: params/paper.yaml on the CPU with only the data size and the step counts made small
+# (tools/run.py PAPER_DRY), every notebook once at the paper's model and batch sizes, then the paper's parameter
+# counts checked. What a user with a GPU and TUEV runs first (runs/paper_dry).
+paper-dry-run: setup
+	$(BIN)/python tools/run.py params/paper.yaml runs/paper_dry --plan paper-dry
 
 full: setup
 	$(BIN)/python tools/run.py $(PARAMS) runs/full --plan full --seeds 0 1 2 3 4
@@ -89,7 +95,8 @@ reference-recipe: setup
 
 # Ablations (after `make run`: notebooks 10-45 have run in RUN_DIR): notebook 60 for every variant and
 # seed, each into RUN_DIR/ablations/nb/<variant>_seed<N>.ipynb, then one table and the figures.
-ABLATIONS ?= full no_mulaw linear_schedule noise_injection epoch_matched t0 t2 filter_std gate_mean pool_100 first_half second_half \
+ABLATIONS ?= full no_mulaw linear_schedule noise_injection epoch_matched step1 step2 step3 filter_std gate_mean filter_mean \
+	pool_100 first_half second_half first_quarter second_quarter third_quarter fourth_quarter \
 	no_fusion mean_fusion rate_190 rate_180
 ABLATION_SEEDS := $(if $(filter command line environment,$(origin SEEDS)),$(SEEDS),0 1 2)
 ablations: setup

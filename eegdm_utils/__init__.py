@@ -11,8 +11,9 @@ and the folders above it), and no module imports the package inside a function:
   spectra, real-EEG folders and folds, generated EEG as MNE objects.
 - ``models``: the networks: S4D (with its autograd kernels), the SSMDP denoiser, the diffusion
   schedules, the Latent Fusion Transformer, EEGNet.
-- ``train``: fitting them: the Lightning trainer, SSMDP pretraining, fine-tuning with early
-  stopping, the recipes of the notebooks (``fit_lft``, ``fit_eegnet``), the latent cache.
+- ``train``: fitting them: the one optimiser and schedule settings type every fit takes
+  (``OptimSettings``), the Lightning trainer, SSMDP pretraining, fine-tuning with early stopping,
+  the recipes of the notebooks (``fit_lft``, ``fit_eegnet``), the latent cache.
 - ``eval``: what the notebooks report: baselines and controls, the report and its claims,
   subject-level intervals, the paper's numbers (``paper``), ablations, real-EEG scoring,
   generation metrics, figures.

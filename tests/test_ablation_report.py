@@ -7,7 +7,7 @@ import pytest
 from eegdm_utils.core.files import atomic_write_json
 from eegdm_utils.eval.ablation_report import gather, paper_agreement, plot_agreement, plot_table, summary
 from eegdm_utils.eval.ablations import VARIANTS
-from eegdm_utils.eval.paper import PAPER_RESULTS
+from eegdm_utils.eval.paper import PAPER_ABLATIONS, PAPER_NAMES, PAPER_RESULTS
 
 
 def _write(run_dir, variant, seed, kappa, seconds=10.0):
@@ -66,8 +66,14 @@ def test_paper_agreement_needs_the_full_model(tmp_path):
 
 
 def test_plot_table_draws_one_figure_per_paper_table(tmp_path):
-    for v, kappa in (("full", 0.6), ("no_fusion", 0.4), ("mean_fusion", 0.5), ("t0", 0.55)):
+    for v, kappa in (("full", 0.6), ("no_fusion", 0.4), ("mean_fusion", 0.5), ("step1", 0.55)):
         _write(tmp_path, v, 0, kappa)
     path = plot_table(gather(tmp_path)[0], VARIANTS["no_fusion"].table, {}, tmp_path / "figures")
     assert path.name.startswith("vi_fusion") and path.stat().st_size > 10_000
     assert not list((tmp_path / "figures").glob("iii*"))  # only the table asked for
+
+
+def test_every_variant_of_the_paper_has_its_row_and_only_ours_have_none():
+    assert {v for v, spec in VARIANTS.items() if not spec.ours} == set(PAPER_NAMES)
+    assert set(PAPER_NAMES.values()) - {"EEGDM (paper)"} == set(PAPER_ABLATIONS)  # every row of Tables II-VI, VIII
+    assert len(PAPER_ABLATIONS) == 19

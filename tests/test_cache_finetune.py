@@ -13,6 +13,7 @@ from eegdm_utils.models.ssmdp import SSMDPConfig
 from eegdm_utils.train.finetuning import FinetuneConfig, evaluate_lines, fit_classifier
 from eegdm_utils.train.latent_cache import (CacheConfig, CacheMismatch, LatentCache, build_cache, weights_sha256,
                                             window_latents)
+from eegdm_utils.train.optim import OptimSettings
 from eegdm_utils.train.pretraining import PretrainConfig, load_denoiser, train_ssmdp
 
 
@@ -20,7 +21,7 @@ from eegdm_utils.train.pretraining import PretrainConfig, load_denoiser, train_s
 def backbone_run(tiny_store, tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
     config = PretrainConfig(model=SSMDPConfig(d_model=8, d_state=4, n_layer=2, d_cond=16, d_cond_embed=8),
-                            batch_size=8, max_steps=3, lr=1e-3)
+                            batch_size=8, max_steps=3, optim=OptimSettings(lr=1e-3, grad_clip=1.0))
     train_ssmdp(run, tiny_store, config, val_every=10, max_val_samples=8)
     return run
 

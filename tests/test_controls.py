@@ -13,6 +13,7 @@ from eegdm_utils.eval.controls import (BANDS_HZ, LinearReadout, band_power_featu
 from eegdm_utils.eval.report import REQUIRED_METHODS, check_rows
 from eegdm_utils.models.ssmdp import SSMDPConfig
 from eegdm_utils.train.latent_cache import weights_sha256
+from eegdm_utils.train.optim import OptimSettings
 from eegdm_utils.train.pretraining import PretrainConfig, load_denoiser, train_ssmdp, untrained_denoiser
 
 
@@ -108,7 +109,7 @@ def test_per_class_recall():
 def test_untrained_denoiser_is_exactly_where_pretraining_starts(tiny_store, tmp_path):
     """A pretraining run that cannot move its weights (learning rate 0) ends where the control starts."""
     config = PretrainConfig(model=SSMDPConfig(d_model=8, d_state=4, n_layer=2, d_cond=16, d_cond_embed=8),
-                            batch_size=4, max_steps=1, lr=0.0, seed=3)
+                            batch_size=4, max_steps=1, optim=OptimSettings(lr=0.0), seed=3)
     train_ssmdp(tmp_path, tiny_store, config, val_every=10, max_val_samples=4)
     trained, _ = load_denoiser(tmp_path / "pretrain" / "ssmdp.ckpt")
     torch.manual_seed(123)
@@ -278,4 +279,5 @@ def test_stored_test_latents_equal_the_raw_path_and_follow_the_backbone(tiny_sto
     assert not np.allclose(second, first, equal_nan=True)
     assert np.array_equal(second, test_latents(net, tiny_store, config, scheduler, True), equal_nan=True)
     reduced = stored_test_latents(tmp_path / "fs190.npy", net, tiny_store, config, scheduler, True, fs=190.0)
-    assert reduced.shape == second.shape  # the same five pools, each of 190 samples
+    # 950 samples in the cache's 200-sample pools: four of the five (the reference's reduce_sampling)
+    assert reduced.shape == (second.shape[0], second.shape[1], 4, *second.shape[3:])

@@ -13,7 +13,7 @@ from eegdm_utils.e2i.generator import (ClassTokenGenerator, GeneratorConfig, dif
                                        is_cross_attention_parameter, make_controlnet, make_schedulers, predict_noise)
 from eegdm_utils.e2i.image_models import ImageEmbedder, ImageNetConfig, nt_xent
 from eegdm_utils.e2i.masked_eeg import MaskedEEGConfig, MaskedEEGModel, load_encoder, patchify, unpatchify
-from eegdm_utils.e2i.training import OptimConfig, RunRecord, load_checkpoint, save_checkpoint, train, train_or_load
+from eegdm_utils.e2i.training import RunRecord, loop, load_checkpoint, save_checkpoint, train, train_or_load
 
 # Small problems: one BLAS/torch thread is faster, and fair to the other tests.
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -62,7 +62,7 @@ def test_pretraining_reduces_masked_loss_and_checkpoint_roundtrip(tmp_path):
     model = MaskedEEGModel(TINY_ENCODER)
     model.set_normalization(x.numpy())
     before = model.masked_loss(x, generator=torch.Generator().manual_seed(0)).item()
-    result = pretrain(model, {"visual": x}, OptimConfig(steps=60, batch_size=64, lr=3e-3, warmup_steps=5), seed=0)
+    result = pretrain(model, {"visual": x}, loop(60, 64, 3e-3, warmup_steps=5), seed=0)
     after = model.masked_loss(x, generator=torch.Generator().manual_seed(0)).item()
     assert after < 0.8 * before
     path = save_encoder(tmp_path / "enc.pt", model, 60, result)
@@ -91,7 +91,7 @@ def test_train_or_load_reuses_only_matching_runs(tmp_path):
         def fit():
             calls.append(1)
             return train(layer.parameters(), lambda s: (layer(torch.ones(4, 2)).pow(2).mean(), {}),
-                         OptimConfig(steps=3, warmup_steps=1), log_every=1)
+                         loop(3, 64, 1e-3, warmup_steps=1), log_every=1)
         return layer, fit
 
     layer, fit = make()
@@ -154,7 +154,7 @@ def test_stage_b_finetuning_changes_only_the_intended_parameters(structural):
 
     modules = [gen, conditioner] + ([controlnet] if controlnet is not None else [])
     parameters = [p for m in modules for p in m.parameters() if p.requires_grad]
-    train(parameters, loss_fn, OptimConfig(steps=3, lr=1e-2, warmup_steps=1), log_every=1)
+    train(parameters, loss_fn, loop(3, 64, 1e-2, warmup_steps=1), log_every=1)
 
     after = gen.unet.state_dict()
     changed = {n for n in after if not torch.equal(after[n], before["unet"][n])}

@@ -204,45 +204,60 @@ def test_layer_subsets_keep_the_reference_parameter_budget():
     assert min(sizes, key=lambda k: abs(sizes[k] - full)) == n  # the closest budget
 
 
-def test_reduced_sampling_follows_the_reference_script():
-    """The reference resamples each 200 Hz test window with MNE's Raw.resample to 200 * rate Hz
-    and passes rate = fs / 200 to the backbone."""
+def test_reduced_sampling_companders_then_resamples_as_the_reference_script():
+    """The reference's reduce_sampling reads each 200 Hz test window through the dataset's mu-law transform,
+    then resamples it with MNE's Raw.resample to 200 * rate Hz and passes rate = fs / 200 to the backbone."""
     import mne
 
     from eegdm_utils.train.latent_cache import reduced_rate_windows
 
     t = np.arange(1000) / 200.0
-    x = np.stack([np.sin(2 * np.pi * 7.0 * t), np.cos(2 * np.pi * 11.0 * t)])[None]  # [1, 2, 1000]
+    x = 3.0 * np.stack([np.sin(2 * np.pi * 7.0 * t), np.cos(2 * np.pi * 11.0 * t)])[None]  # [1, 2, 1000], beyond |1|
     x = np.concatenate([x, x[:, ::-1]])  # [2, 2, 1000]
     x[1, 0] = np.nan  # a missing channel stays missing
-    out, rate, pool = reduced_rate_windows(x, 190.0)
-    assert out.shape == (2, 2, 950) and rate == pytest.approx(0.95) and pool == 190
-    reference = mne.io.RawArray(x[0], mne.create_info(2, 200.0), verbose="error").resample(190.0, verbose="error")
+    out, rate = reduced_rate_windows(x, 190.0, mu_law=True)
+    assert out.shape == (2, 2, 950) and rate == pytest.approx(0.95)
+    mu = 255.0  # the staged mu-law written out: identity inside [-1, 1], log-compressed beyond
+    companded = np.where(np.abs(x[0]) <= 1, x[0], np.sign(x[0]) * np.log1p(mu * np.abs(x[0])) / np.log1p(mu))
+    reference = mne.io.RawArray(companded, mne.create_info(2, 200.0), verbose="error").resample(190.0, verbose="error")
     assert np.allclose(out[0], reference.get_data(), atol=1e-5)
+    resampled_first = mne.io.RawArray(x[0], mne.create_info(2, 200.0), verbose="error").resample(190.0, verbose="error")
+    assert not np.allclose(out[0], resampled_first.get_data(), atol=1e-2)  # the order matters
     assert np.isnan(out[1, 0]).all() and np.isfinite(out[1, 1]).all()
-    peak = np.abs(np.fft.rfft(out[0, 0])).argmax() * 190.0 / 950  # the 7 Hz sine is still 7 Hz
-    assert peak == pytest.approx(7.0, abs=0.25)
+    plain, _ = reduced_rate_windows(x, 190.0, mu_law=False)
+    assert np.allclose(plain[0], resampled_first.get_data(), atol=1e-5)
 
 
-def test_resampled_windows_pool_into_the_lfts_five_pools():
-    """At 187.5 Hz a 5-s window has 938 samples: 5 pools of 187 of the whole window's activity,
-    the last 3 samples in none."""
+def test_reduced_rate_windows_fill_four_of_five_pools_and_the_fifth_keeps_its_trained_tokens():
+    """950 samples in the cache's 200-sample pools: 4 pools (samples 0-799). The LFT trained on 5 pools fuses
+    those 4; the fifth pool's fusion tokens reach the final blocks as they are (the reference's decoder loop)."""
+    from eegdm_utils.eval.ablations import UnfilledPools
+    from eegdm_utils.models.diffusion import DiffusionConfig, ddpm_scheduler
     from eegdm_utils.models.ssmdp import SSMDP, SSMDPConfig
-    from eegdm_utils.train.latent_cache import block_activity, pooled_activations, reduced_rate_windows
+    from eegdm_utils.train.latent_cache import CacheConfig, reduced_rate_latents
 
     torch.manual_seed(0)
-    net = SSMDP(SSMDPConfig(d_model=8, d_state=4, n_layer=2, d_cond=16, d_cond_embed=8)).eval()
-    windows, rate, pool = reduced_rate_windows(np.random.default_rng(0).normal(size=(1, 2, 1000)), 187.5)
-    assert windows.shape[-1] == 938 and pool == 187 and rate == pytest.approx(0.9375)
-    x = torch.from_numpy(windows[0][:, None])  # [2, 1, 938]
-    t, channel = torch.ones(2, dtype=torch.long), torch.arange(2)
+    backbone = SSMDP(SSMDPConfig(d_model=8, d_state=4, n_layer=2, d_cond=16, d_cond_embed=8)).eval()
+    windows = np.random.default_rng(0).normal(size=(2, 22, 1000)).astype(np.float32)
+    present = np.ones((2, 22), dtype=bool)
+    latents = reduced_rate_latents(backbone, windows, present, 190.0, CacheConfig(), ddpm_scheduler(DiffusionConfig()),
+                                   mu_law=True)
+    assert latents.shape == (2, 2, 4, 22, 8)
+    lft = LatentFusionTransformer(LFTConfig(d_model=8, n_layer=2, n_pool=5, n_tokens=2, n_heads=2, n_final=0,
+                                            channel_norm="layer")).eval()
+    x, keep = torch.from_numpy(latents), torch.from_numpy(present)
+    with pytest.raises(ValueError, match="do not fit the LFT"):
+        lft(x, keep)  # fewer pools only when asked for
+    padded = torch.cat([x, torch.randn(2, 2, 1, 22, 8)], dim=2)  # any fifth pool: pools are fused apart
     with torch.no_grad():
-        pooled = pooled_activations(net, x, t, channel, "gate", pool, "std", rate)  # [2, n_layer, 5, H]
-        gates = [gate for gate, _ in block_activity(net, x, t, channel, rate)]  # [2, 938, H] per block
-    assert pooled.shape == (2, 2, 5, 8)
-    for i, gate in enumerate(gates):  # pool p is samples 187 p ... 187 p + 186 of the whole window's activity
-        expected = gate[:, :935].unflatten(1, (5, 187)).std(dim=2)
-        assert torch.allclose(pooled[:, i], expected, atol=1e-6)
+        fused = lft.fuse(lft.normalise_tokens(padded), ~keep)[:, :8]  # [2, 4 pools x 2 tokens, 8]
+        tokens = torch.cat([fused, lft.fusion_tokens[4].expand(2, 2, 8)], dim=1) + lft.position
+        expected = lft.head(tokens.mean(dim=1))
+        torch.testing.assert_close(UnfilledPools(lft)(x, keep), expected)
+    mean_fusion = LatentFusionTransformer(LFTConfig(d_model=8, n_layer=2, n_pool=5, n_tokens=2, n_heads=2, n_final=0,
+                                                    fusion="mean"))
+    with pytest.raises(ValueError, match="fewer pools only with layer fusion"):
+        UnfilledPools(mean_fusion)(x, keep)
 
 
 def test_uncached_noise_injection_draws_fresh_noise_per_step_and_none_at_test():
@@ -286,7 +301,13 @@ def test_every_ablation_variant_builds_with_the_reference_parameter_count():
 
     paper = LFTConfig()
     counts = {name: n_parameters(LatentFusionTransformer(ablation_lft_config(paper, v))) for name, v in VARIANTS.items()}
-    assert counts["full"] == counts["rate_190"] == counts["t0"] == 6_898_950
+    assert counts["full"] == counts["rate_190"] == counts["step1"] == 6_898_950
+    # the sizes the paper's Tables V and VI print (millions, one decimal)
+    printed = {"first_half": 7.0, "second_half": 7.0, "first_quarter": 6.9, "second_quarter": 6.9,
+               "third_quarter": 6.9, "fourth_quarter": 6.9, "no_fusion": 7.0, "mean_fusion": 7.0}
+    assert {name: round(counts[name] / 1e6, 1) for name in printed} == printed
+    assert all(ablation_lft_config(paper, VARIANTS[q]).n_final == 28 for q in ("first_quarter", "fourth_quarter"))
+    assert ablation_lft_config(paper, VARIANTS["third_quarter"]).layers == (10, 11, 12, 13, 14)
     assert counts["no_fusion"] == 7_023_622
     assert ablation_lft_config(paper, VARIANTS["mean_fusion"]).n_final == 35
     assert ablation_lft_config(paper, VARIANTS["first_half"]).n_final == 22

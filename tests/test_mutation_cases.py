@@ -4,6 +4,7 @@ store's consistency check and the cache's mismatch message."""
 
 import json
 import shutil
+from dataclasses import asdict
 from types import SimpleNamespace
 
 import numpy as np
@@ -563,7 +564,9 @@ def test_pretrain_config_from_dict():
     from eegdm_utils.train.pretraining import PretrainConfig
 
     assert PretrainConfig.from_dict({}) == PretrainConfig()
-    assert PretrainConfig.from_dict({"model": {"n_layer": 3}, "lr": 2.0e-4}).model == SSMDPConfig(n_layer=3)
+    restored = PretrainConfig.from_dict({"model": {"n_layer": 3}, "optim": {"lr": 2.0e-4, "grad_clip": 1.0}})
+    assert restored.model == SSMDPConfig(n_layer=3) and restored.optim.lr == 2.0e-4
+    assert PretrainConfig.from_dict(asdict(PretrainConfig(ssm_lr=1e-3))) == PretrainConfig(ssm_lr=1e-3)
     with pytest.raises(KeyError, match="unknown pretraining settings"):
         PretrainConfig.from_dict({"learning_rate": 1.0})
 
@@ -602,19 +605,22 @@ def test_diffusion_loss_draws_noise_in_the_signals_dtype():
 
 
 def test_pretraining_optimiser_has_the_learning_rates_asked_for():
-    module = _small_module(lr=3.0e-4, ssm_lr=1.0e-3, weight_decay=0.01)
+    module = _small_module(optim={"lr": 3.0e-4, "weight_decay": 0.01}, ssm_lr=1.0e-3)
     optimizer = module.configure_optimizers()
     assert [g["lr"] for g in optimizer.param_groups] == [3.0e-4, 1.0e-3]
     assert [g["weight_decay"] for g in optimizer.param_groups] == [0.01, 0.0]
-    assert [g["lr"] for g in _small_module(lr=3.0e-4).configure_optimizers().param_groups] == [3.0e-4, 3.0e-4]
+    only_lr = _small_module(optim={"lr": 3.0e-4}).configure_optimizers()
+    assert [g["lr"] for g in only_lr.param_groups] == [3.0e-4, 3.0e-4]
 
 
 def test_classifier_forward_optimiser_schedule_and_loaders():
     from torch.utils.data import TensorDataset
 
     from eegdm_utils.train.finetuning import ClassifierModule, FinetuneConfig, _Loaders
+    from eegdm_utils.train.optim import OptimSettings
 
-    config = FinetuneConfig(max_lr=2.0e-3, pct_start=0.25, betas=(0.8, 0.9), batch_size=4, seed=5)
+    optim = OptimSettings(lr=2.0e-3, betas=(0.8, 0.9), schedule="one_cycle", warmup=0.25)
+    config = FinetuneConfig(optim=optim, batch_size=4, seed=5)
     net = _PresentAware()
     module = ClassifierModule(net, config, [{"params": list(net.parameters()), "weight_decay": 0.1}], 3)
     with torch.no_grad():

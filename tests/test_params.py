@@ -143,10 +143,13 @@ def test_code_defaults_are_the_reference_recipe():
     from eegdm_utils.train.pretraining import PretrainConfig
 
     f = FinetuneConfig()
-    assert (f.max_lr, f.pct_start, f.weight_decay, tuple(f.betas), f.label_smoothing, f.grad_clip, f.ema_beta,
-            f.patience, f.warmup_epochs, f.class_weight) == (5e-4, 0.1, 0.05, (0.9, 0.98), 0.1, 3.0, 0.999, 3, 20, "none")
+    o = f.optim
+    assert (o.lr, o.schedule, o.warmup, o.weight_decay, o.betas, o.grad_clip) == (5e-4, "one_cycle", 0.1, 0.05, (0.9, 0.98), 3.0)
+    assert (f.label_smoothing, f.ema_beta, f.patience, f.warmup_epochs, f.class_weight) == (0.1, 0.999, 3, 20, "none")
     p = PretrainConfig()
-    assert (p.weight_decay, p.grad_clip, p.ema_beta, p.ema_after, p.ema_every) == (0.0, 1.0, 0.999, 100, 10)
+    o = p.optim
+    assert (o.lr, o.schedule, o.weight_decay, o.betas, o.grad_clip) == (1e-4, "constant", 0.0, (0.9, 0.999), 1.0)
+    assert (p.ema_beta, p.ema_after, p.ema_every) == (0.999, 100, 10)
     assert (LFTConfig().init, LFTConfig().channel_embed) == ("uniform", "none")
 
 

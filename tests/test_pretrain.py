@@ -2,13 +2,15 @@ import pytest
 import torch
 
 from eegdm_utils.models.ssmdp import SSMDPConfig
+from eegdm_utils.train.optim import OptimSettings
 from eegdm_utils.train.pretraining import PretrainConfig, load_denoiser, planned_steps, train_ssmdp
 
 TINY_MODEL = SSMDPConfig(d_model=8, d_state=4, n_layer=2, d_cond=16, d_cond_embed=8)
 
 
 def _config(steps: int) -> PretrainConfig:
-    return PretrainConfig(model=TINY_MODEL, batch_size=4, max_steps=steps, lr=1e-3, ema_after=2, ema_every=2)
+    return PretrainConfig(model=TINY_MODEL, batch_size=4, max_steps=steps, optim=OptimSettings(lr=1e-3, grad_clip=1.0),
+                          ema_after=2, ema_every=2)
 
 
 def test_resumed_run_ends_with_the_same_weights(tiny_store, tmp_path):
@@ -39,7 +41,7 @@ def test_checkpoint_describes_itself(tiny_store, tmp_path):
     model, config = load_denoiser(tmp_path / "pretrain" / "ssmdp.ckpt")
     assert config.max_steps == 3 and not any(p.requires_grad for p in model.parameters())
     with pytest.raises(ValueError, match="lr"):
-        train_ssmdp(tmp_path, tiny_store, PretrainConfig(**{**_config(3).__dict__, "lr": 0.5}), val_every=5)
+        train_ssmdp(tmp_path, tiny_store, PretrainConfig(**{**_config(3).__dict__, "optim": OptimSettings(lr=0.5)}), val_every=5)
 
 
 def test_missing_checkpoint_names_the_notebook(tmp_path):

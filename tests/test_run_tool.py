@@ -14,7 +14,7 @@ NOTEBOOKS = sorted(p.stem for p in (REPO / "notebooks").glob("*.ipynb"))
 
 
 @pytest.mark.parametrize("tier, params", [("demo", "demo.yaml"), ("run", "default.yaml"), ("full", "default.yaml"),
-                                          ("run", "smoke.yaml"), ("run", "paper.yaml")])
+                                          ("run", "smoke.yaml"), ("run", "paper.yaml"), ("paper-dry", "paper.yaml")])
 def test_every_step_of_a_tier_resolves_its_parameters(tier, params):
     values = yaml.safe_load((REPO / "params" / params).read_text())
     for notebook, _, overrides in run.plan(tier, [0, 1, 2]):
@@ -54,5 +54,28 @@ def test_make_full_adds_only_what_make_run_trims_and_the_chbmit_run():
 
 
 def test_an_unknown_tier_is_an_error_naming_the_tiers():
-    with pytest.raises(SystemExit, match="expected demo, run or full"):
+    with pytest.raises(SystemExit, match="expected demo, run, full or paper-dry"):
         run.plan("fast", [0])
+
+
+def test_the_paper_dry_run_runs_every_notebook_and_changes_only_the_device_data_size_and_step_counts():
+    steps = run.plan("paper-dry", [0])
+    assert {nb for nb, _, _ in steps} == set(NOTEBOOKS)
+    assert {k for _, _, o in steps for k in o} == set(run.PAPER_DRY) | {"seed"}  # each override reaches a notebook
+    paper = yaml.safe_load((REPO / "params" / "paper.yaml").read_text())
+    sizes = {"d_model", "d_state", "n_layer", "d_cond", "lft_tokens", "lft_heads", "lft_final_blocks", "fm_hidden",
+             "fm_layers", "fm_heads", "fm_intermediate", "e2i_encoder_dim", "e2i_encoder_depth", "pretrain_batch_size",
+             "lft_batch_size", "fm_batch_size", "e2i_batch", "mu_law", "beta_schedule", "query", "reduction", "t"}
+    assert sizes <= set(paper) and not sizes & set(run.PAPER_DRY)  # the paper's models and batches as they are
+
+
+def test_a_dry_run_that_builds_another_size_stops_naming_the_model(tmp_path):
+    from eegdm_utils.core.files import atomic_write_json
+
+    atomic_write_json(tmp_path / "metrics.json", {"pretrain": {"n_params": 5_931_649}})
+    atomic_write_json(tmp_path / "lft" / "seed_0" / "metrics.json", {"n_params": 6_898_950})
+    atomic_write_json(tmp_path / "foundation" / "metrics.json", {"pretraining": {"release": {"parameters": 87_192_278}}})
+    run.check_paper_sizes(tmp_path)  # the paper's sizes: passes
+    atomic_write_json(tmp_path / "lft" / "seed_0" / "metrics.json", {"n_params": 6_898_951})
+    with pytest.raises(SystemExit, match="Latent Fusion Transformer has 6,898,951 parameters, not 6,898,950"):
+        run.check_paper_sizes(tmp_path)

@@ -1,8 +1,8 @@
 """Run notebooks with papermill, in order, into one run folder: the engine of `make demo`,
 `make run`, `make full` and the sweeps.
 
-    python tools/run.py PARAMS RUN_DIR --plan demo|run|full [--seeds 0 1 2]
-    python tools/run.py PARAMS RUN_DIR --notebook 60_ablations --out ablations/nb/t0_seed0 -p variant t0 -p seed 0
+    python tools/run.py PARAMS RUN_DIR --plan demo|run|full|paper-dry [--seeds 0 1 2]
+    python tools/run.py PARAMS RUN_DIR --notebook 60_ablations --out ablations/nb/step1_seed0 -p variant step1 -p seed 0
 
 Each notebook gets only the keys of PARAMS that it declares (so no parameter meant for another
 notebook reaches it), then the ``-p NAME VALUE`` overrides; an override that names no parameter of
@@ -48,6 +48,29 @@ FULL = {"fm_seeds": [0, 1, 2, 3, 4], "variants": ["release", "fusion", "amplitud
         "routes": ["transfer", "self-supervised", "untrained", "probe", "band_power", "eegnet", "foundation"]}
 
 
+# `make paper-dry-run`: params/paper.yaml on the CPU with only the data size and the step counts made small, so that
+# every notebook runs once at the paper's model and batch sizes (what a user with a GPU and TUEV runs first)
+PAPER_DRY = {
+    "accelerator": "cpu", "devices": 1, "strategy": "auto", "precision": "32-true", "e2i_threads": 0,  # the CPU
+    # data size
+    "sim_train_subjects": 5, "sim_eval_subjects": 2, "sim_record_seconds": 20, "probe_windows": 8,
+    "fm_val_sequences": 8, "n_recordings": 2, "real_subjects": ["Subject00", "Subject01", "Subject02", "Subject03"],
+    "n_folds": 2, "e2i_subjects": 1, "e2i_pretrain_subjects": 1, "e2i_repetitions": 1, "e2i_block_check_images": 40,
+    "e2i_corpus_segments": 32, "e2i_probe_trials": 64, "e2i_val_images": 8, "e2i_test_images": 8,
+    "e2i_grid_images": 2, "e2i_grid_samples": 1,
+    # step counts
+    "pretrain_epochs": 0, "pretrain_steps": 2, "val_every": 1, "ckpt_every": 2, "finetune_epochs": 1,
+    "warmup_epochs": 0, "noise_epochs": 1, "fm_pretrain_steps": 2, "ssl_steps": 2, "ddim_steps": 2,
+    "e2i_pretrain_steps": 2, "e2i_structure_steps": 2, "e2i_judge_steps": 2, "e2i_embedder_steps": 2,
+    "e2i_generator_steps": 2, "e2i_controlnet_steps": 2, "e2i_head_steps": 2, "e2i_finetune_steps": 2,
+    "e2i_curve_steps": [0, 2], "e2i_ddim_steps": 2,
+}
+
+# the parameter counts of the paper configuration (the papers' and releases' sizes), checked after a dry run
+PAPER_SIZES = {"SSMDP denoiser": 5_931_649, "Latent Fusion Transformer": 6_898_950,
+               "EEGFoundation encoder": 87_192_278}
+
+
 # papermill's own log lines, dropped from the stream (the notebooks' output and progress bars stay)
 PAPERMILL_CHATTER = ("Executing Cell", "Ending Cell", "Input Notebook", "Output Notebook", "Working directory",
                      "Executing notebook with kernel", "<Figure size")
@@ -60,6 +83,12 @@ def plan(name: str, seeds: list[int]) -> list[tuple[str, str, dict]]:
     sweep = [("40_finetune_lft", f"40_finetune_lft_seed{s}", {"seed": s}) for s in seeds]
     if name == "demo":
         return head + sweep + [(nb, nb, {}) for nb in ("45_controls", "50_report")]
+    if name == "paper-dry":
+        steps = head + [("40_finetune_lft", "40_finetune_lft_seed0", {"seed": 0})] + [
+            (nb, nb, {}) for nb in ("45_controls", "90_foundation_baseline", "50_report", "60_ablations", "70_generation",
+                                    "80_eeg_encoder_pretrain", "85_eeg_to_image", "95_real_eeg")]
+        return [(nb, out, {**{k: v for k, v in PAPER_DRY.items() if k in declared_parameters(NOTEBOOKS / f"{nb}.ipynb")},
+                           **o}) for nb, out, o in steps]
     if name in ("run", "full"):
         extra = FULL if name == "full" else {}
         tail = ["45_controls", "90_foundation_baseline", "50_report", "70_generation", "80_eeg_encoder_pretrain",
@@ -69,7 +98,26 @@ def plan(name: str, seeds: list[int]) -> list[tuple[str, str, dict]]:
             steps.append(("95_real_eeg", "95_real_eeg_chbmit", CHBMIT))
         return [(nb, out, {**{k: v for k, v in extra.items() if k in declared_parameters(NOTEBOOKS / f"{nb}.ipynb")},
                            **o}) for nb, out, o in steps]
-    raise SystemExit(f"unknown plan {name!r}: expected demo, run or full")
+    raise SystemExit(f"unknown plan {name!r}: expected demo, run, full or paper-dry")
+
+
+def paper_sizes(run_dir: Path) -> dict:
+    """The parameter counts a dry run of the paper configuration measured (the names of PAPER_SIZES)."""
+    lft = read_json(run_dir / "lft" / "seed_0" / "metrics.json")
+    encoders = read_json(run_dir / "foundation" / "metrics.json")["pretraining"]
+    return {"SSMDP denoiser": read_json(run_dir / "metrics.json")["pretrain"]["n_params"],
+            "Latent Fusion Transformer": lft["n_params"],
+            "EEGFoundation encoder": encoders["release"]["parameters"]}
+
+
+def check_paper_sizes(run_dir: Path) -> None:
+    measured = paper_sizes(run_dir)
+    wrong = {name: (measured[name], n) for name, n in PAPER_SIZES.items() if measured[name] != n}
+    for name, n in PAPER_SIZES.items():
+        print(f"{name}: {measured[name]:,} parameters (the paper's {n:,})")
+    if wrong:
+        raise SystemExit("the paper configuration does not build the paper's models: " + "; ".join(
+            f"{name} has {got:,} parameters, not {n:,}" for name, (got, n) in wrong.items()))
 
 
 def declared_parameters(notebook: Path) -> dict:
@@ -169,7 +217,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("params")
     parser.add_argument("run_dir")
-    parser.add_argument("--plan", help="demo, run or full")
+    parser.add_argument("--plan", help="demo, run, full or paper-dry")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0])
     parser.add_argument("--notebook", help="one notebook (its name without .ipynb)")
     parser.add_argument("--out", help="its output name under RUN_DIR (default: the notebook's name)")
@@ -181,6 +229,8 @@ def main(argv=None) -> None:
         if args.notebook or overrides:
             parser.error("--plan runs a tier as it is; use --notebook with -p for one notebook")
         execute(plan(args.plan, args.seeds), args.params, run_dir, args.plan, fresh_timings=True)
+        if args.plan == "paper-dry":
+            check_paper_sizes(run_dir)
     elif args.notebook:
         execute([(args.notebook, args.out or args.notebook, overrides)], args.params, run_dir, "single",
                 fresh_timings=False)

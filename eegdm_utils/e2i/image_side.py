@@ -23,7 +23,7 @@ from ..core.runtime import seed_everything
 from .generator import ClassTokenGenerator, degrade_layouts, diffusion_loss, freeze_for_eeg_finetuning
 from .pipeline import ddim_sample
 from .structure import BlockMeans
-from .training import OptimConfig, index_batches, train
+from .training import index_batches, loop, train
 from .two_stage import EmbeddingPrompt
 
 
@@ -64,8 +64,7 @@ def fit_image_model(model: torch.nn.Module, loss: Callable, data: ImageSet, stag
     on batches of training images (the generator seeds the augmentations)."""
     draw, g = index_batches(data.train_images, stage.batch, stage.seed), torch.Generator().manual_seed(stage.seed)
     return train(model.parameters(), lambda step: (loss(model, data.images[(idx := draw())], data.labels[idx], g), {}),
-                 OptimConfig(steps=stage.steps, batch_size=stage.batch, lr=stage.lr,
-                             warmup_steps=max(1, stage.steps // 10)))
+                 loop(stage.steps, stage.batch, stage.lr, warmup_steps=max(1, stage.steps // 10)))
 
 
 def fit_class_token_generator(generator: ClassTokenGenerator, ddpm, data: ImageSet, stage: Stage,
@@ -83,8 +82,8 @@ def fit_class_token_generator(generator: ClassTokenGenerator, ddpm, data: ImageS
         return diffusion_loss(generator.unet, ddpm, data.images[idx], context, g), {}
 
     result = train(generator.parameters(), loss_fn,
-                   OptimConfig(steps=stage.steps, batch_size=stage.batch, lr=stage.lr,
-                               warmup_steps=min(warmup_steps, max(1, stage.steps // 2)), ema_beta=ema_beta),
+                   loop(stage.steps, stage.batch, stage.lr, warmup_steps=min(warmup_steps, max(1, stage.steps // 2)),
+                        ema_beta=ema_beta),
                    ema_model=generator, desc="stage B pretraining", log_every=25)
     if result["ema"] is not None:
         generator.load_state_dict(result["ema"].state_dict())
@@ -113,8 +112,7 @@ def fit_layout_controlnet(controlnet: torch.nn.Module, generator: ClassTokenGene
         return diffusion_loss(generator.unet, ddpm, images[idx], context, g, controlnet, control), {}
 
     return train(controlnet.parameters(), loss_fn,
-                 OptimConfig(steps=stage.steps, batch_size=stage.batch, lr=stage.lr,
-                             warmup_steps=min(10, max(1, stage.steps // 2))),
+                 loop(stage.steps, stage.batch, stage.lr, warmup_steps=min(10, max(1, stage.steps // 2))),
                  desc="ControlNet")
 
 
@@ -140,8 +138,8 @@ def fit_embedding_prompt(base: ClassTokenGenerator, ddpm, data: ImageSet,
         return diffusion_loss(gen.unet, ddpm, images[idx], context, g), {}
 
     trainable = list(adapter.parameters()) + [p for p in gen.unet.parameters() if p.requires_grad]
-    train(trainable, loss_fn, OptimConfig(steps=stage.steps, batch_size=stage.batch, lr=stage.lr,
-                                          warmup_steps=min(5, max(1, stage.steps // 2))), desc="two-stage generator")
+    train(trainable, loss_fn, loop(stage.steps, stage.batch, stage.lr, warmup_steps=min(5, max(1, stage.steps // 2))),
+          desc="two-stage generator")
     return gen.eval(), adapter.eval()
 
 

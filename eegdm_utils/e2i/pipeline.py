@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from ..core.runtime import seed_everything
 from .eeg_conditioning import EEGConditioner, alignment_loss, contrastive_alignment_loss
 from .generator import ClassTokenGenerator, freeze_for_eeg_finetuning, predict_noise
-from .training import OptimConfig, index_batches, save_checkpoint, train
+from .training import index_batches, loop, save_checkpoint, train
 
 
 @dataclass
@@ -146,7 +146,7 @@ def warm_up(variant: Method, make_conditioner, data: PairedTensors, train_trials
     g = torch.Generator(device=data.eeg.device).manual_seed(seed)
     train(holder.conditioner.parameters(),
           lambda step: finetune_loss(holder, data, draw(), image_side.ddpm, settings, g, False, guidance_heads=True),
-          OptimConfig(steps=settings.head_steps, batch_size=settings.head_batch, lr=settings.lr, warmup_steps=10),
+          loop(settings.head_steps, settings.head_batch, settings.lr, warmup_steps=10),
           desc="EEG heads")
     return holder.conditioner
 
@@ -175,7 +175,7 @@ def finetune(method: Method, conditioner: EEGConditioner, data: PairedTensors, t
 
     result = train([p for p in model.parameters() if p.requires_grad],
                    lambda step: finetune_loss(model, data, draw(), image_side.ddpm, settings, g, True),
-                   OptimConfig(steps=steps, batch_size=settings.batch, lr=settings.lr, warmup_steps=max(1, steps // 10)),
+                   loop(steps, settings.batch, settings.lr, warmup_steps=max(1, steps // 10)),
                    desc=method.name, evaluate=evaluated if evaluate else None, evaluate_at=evaluate_at)
     model.history, model.evaluations = result["history"], result["evaluations"]
     if checkpoint_dir is not None:

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .training import OptimConfig, index_batches, train
+from .training import index_batches, loop, train
 
 
 class BlockMeans(nn.Module):
@@ -98,5 +98,5 @@ def fit_structure_autoencoder(model: StructureAutoencoder, images: torch.Tensor,
     """Train on batches of the training images ``images[train_images]``; :func:`.training.train`'s result."""
     draw = index_batches(train_images, batch, seed)
     return train(model.parameters(), lambda step: structure_loss(model, images[draw()]),
-                 OptimConfig(steps=steps, batch_size=batch, lr=lr, warmup_steps=max(1, steps // 10)),
+                 loop(steps, batch, lr, warmup_steps=max(1, steps // 10)),
                  desc="structure autoencoder", log_every=25)

@@ -11,7 +11,6 @@ is written atomically.
 from __future__ import annotations
 
 import copy
-import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, fields, is_dataclass
@@ -22,17 +21,25 @@ import torch
 
 from ..core.files import to_jsonable
 from ..core.runtime import progress as progress_bar
+from ..train.optim import OptimSettings, adamw, lr_schedule
 
 
 @dataclass
-class OptimConfig:
-    steps: int = 1000
-    batch_size: int = 64
-    lr: float = 1.0e-3
-    weight_decay: float = 0.01
-    warmup_steps: int = 50
-    grad_clip: float = 1.0
-    ema_beta: float = 0.0  # 0: no EMA copy
+class LoopConfig:
+    """One training loop: its steps, items per batch, optimiser and schedule, and the EMA (0: no EMA copy)."""
+
+    steps: int
+    batch_size: int
+    optim: OptimSettings
+    ema_beta: float = 0.0
+
+
+def loop(steps: int, batch_size: int, lr: float, warmup_steps: int, ema_beta: float = 0.0) -> LoopConfig:
+    """The EEG-to-image loops' settings: AdamW (weight decay 0.01, gradient norm clipped at 1) at peak ``lr``,
+    ``warmup_steps`` of linear warm-up (a longer warm-up than ``steps`` never reaches the peak), then a half
+    cosine to 0 at ``steps``."""
+    optim = OptimSettings.for_steps(lr, steps, warmup_steps, weight_decay=0.01, grad_clip=1.0, schedule="cosine")
+    return LoopConfig(steps, batch_size, optim, ema_beta)
 
 
 class BatchSampler:
@@ -60,15 +67,8 @@ def index_batches(indices: torch.Tensor, batch_size: int, seed: int) -> Callable
     return lambda: indices[sampler().to(indices.device)]
 
 
-def cosine_schedule(step: int, steps: int, warmup: int) -> float:
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
 def train(parameters: Iterable[torch.nn.Parameter], loss_fn: Callable[[int], tuple[torch.Tensor, dict]],
-          config: OptimConfig, ema_model: torch.nn.Module | None = None, desc: str = "train",
+          config: LoopConfig, ema_model: torch.nn.Module | None = None, desc: str = "train",
           log_every: int = 10, evaluate: Callable[[int], dict] | None = None, evaluate_at: Iterable[int] = ()) -> dict:
     """Run ``config.steps`` optimizer steps of ``loss_fn(step) -> (loss, parts)``.
 
@@ -81,9 +81,8 @@ def train(parameters: Iterable[torch.nn.Parameter], loss_fn: Callable[[int], tup
     parameters = [p for p in parameters if p.requires_grad]
     if not parameters:
         raise ValueError("no trainable parameters were given")
-    optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: cosine_schedule(s, config.steps, config.warmup_steps))
+    optimizer = adamw(parameters, config.optim)
+    scheduler = lr_schedule(optimizer, config.optim, config.steps)
     ema = None
     if config.ema_beta > 0:
         if ema_model is None:
@@ -99,10 +98,11 @@ def train(parameters: Iterable[torch.nn.Parameter], loss_fn: Callable[[int], tup
         loss, parts = loss_fn(step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip)
+        if config.optim.grad_clip:
+            torch.nn.utils.clip_grad_norm_(parameters, config.optim.grad_clip)
         optimizer.step()
-        scheduler.step()
+        if scheduler is not None:
+            scheduler.step()
         if ema is not None:
             _ema_update(ema, ema_model, config.ema_beta)
         for name, value in {"loss": float(loss.detach()), **{k: float(v) for k, v in parts.items()}}.items():

@@ -19,6 +19,7 @@ from scipy.stats import spearmanr
 from ..core.figure_output import save_figure
 from ..core.files import read_json
 from .ablations import VARIANTS
+from .figures import method_color
 from .paper import PAPER_NAMES, PAPER_RESULTS
 from .report import BAND_POWER, UNTRAINED, collect_control_results, collect_seed_results
 
@@ -101,13 +102,14 @@ def plot_table(results: pd.DataFrame, table: str, refs: dict, fig_dir: Path) -> 
         part = results[results["label_fraction"] == fraction]
         for i, v in enumerate(variants):
             values = 100 * part[part["variant"] == v]["kappa"]
-            ax.bar(i, values.mean(), color="tab:red" if v == "full" else "tab:blue", alpha=0.6, width=0.7)
+            # EEGDM's colour: the full model solid, its variants light
+            ax.bar(i, values.mean(), color=method_color("EEGDM"), alpha=0.85 if v == "full" else 0.35, width=0.7)
             ax.plot([i] * len(values), values, "k.", ms=6)
             if fraction == 1.0 and v in PAPER_RESULTS:
                 ax.plot(i, PAPER_RESULTS[v][0], "D", color="black", mfc="white", ms=7)
         full = 100 * part[part["variant"] == "full"]["kappa"].mean()
-        ax.axhline(full, color="tab:red", lw=1.2, label="full model (mean)")
-        styles = {BAND_POWER: ("tab:green", "--"), UNTRAINED: ("tab:gray", ":")}
+        ax.axhline(full, color=method_color("EEGDM"), lw=1.2, label="full model (mean)")
+        styles = {BAND_POWER: (method_color(BAND_POWER), "--"), UNTRAINED: (method_color(UNTRAINED), ":")}
         for method, (color, ls) in styles.items():
             if (method, fraction) in refs:
                 ax.axhline(refs[(method, fraction)], color=color, ls=ls, lw=1.2, label=method)
@@ -127,13 +129,12 @@ def plot_table(results: pd.DataFrame, table: str, refs: dict, fig_dir: Path) -> 
     return save_figure(fig, name, fig_dir)
 
 
-
 def plot_agreement(table: pd.DataFrame, rho: float, fig_dir: Path) -> Path:
     """Our change of test kappa from the full model against the paper's, one point per variant the
     paper reports (error bars: the seed std of :func:`paper_agreement`), with the line of equal change."""
     fig, ax = plt.subplots(figsize=(7.0, 4.6))
     fig.subplots_adjust(left=0.09, right=0.52, bottom=0.12, top=0.88)  # the key of variants on the right
-    ax.errorbar(table["paper"], table["ours"], yerr=table["seed std"], fmt="o", color="tab:blue", capsize=3,
+    ax.errorbar(table["paper"], table["ours"], yerr=table["seed std"], fmt="o", color=method_color("EEGDM"), capsize=3,
                 label="variant (mean over seeds; bar: seed std)")
     key = []
     for number, (_, r) in enumerate(table.sort_values("paper").iterrows(), start=1):
@@ -144,8 +145,8 @@ def plot_agreement(table: pd.DataFrame, rho: float, fig_dir: Path) -> Path:
     ax.text(1.04, 1.0, "\n".join(key), transform=ax.transAxes, va="top", fontsize=7, family="monospace")
     low = min(table["paper"].min(), (table["ours"] - table["seed std"]).min(), 0) - 2
     ax.plot([low, 2], [low, 2], color="gray", lw=1, ls="--", label="same change as the paper")
-    ax.axhline(0, color="tab:red", lw=1.2, label="the full model")
-    ax.axvline(0, color="tab:red", lw=1.2)
+    ax.axhline(0, color="black", lw=1.0, label="the full model (no change)")
+    ax.axvline(0, color="black", lw=1.0)
     ax.set_xlabel("paper (TUEV): change of test kappa (x100)", fontsize=8)
     ax.set_ylabel("ours (simulated): change of test kappa (x100)", fontsize=8)
     ax.set_title(f"Ablations against the paper, all labels\n(Spearman's rho {rho:.2f})", fontsize=9)

@@ -1,16 +1,28 @@
-"""Pieces of the paper's ablations that follow the reference's own scripts and configs.
+"""The paper's ablations (Tables II-VI and VIII) as the reference's own scripts and configs run them
+(jhpuah/EEGDM at 976a5f4), with a few controls of ours beside them (``Variant.ours``).
 
+- **Pretraining and forward process (Table II)**: without mu-law and with the linear schedule the
+  backbone is pretrained again (``conf/*/nolaw``, ``linear``); "- noiseless forward process" fine-tunes
+  without a cache on fresh forward noise at every step (``conf/finetune/noise.yaml``, :class:`UncachedLFT`).
+- **Diffusion step (Table III)**: the full model caches the clean companded signal told step 1
+  (``fwd_with_noise: null``); steps 1, 2 and 3 are ``conf/cache/base_t0``, ``base_t1``, ``base_t2``:
+  ``fwd_with_noise: False``, so the backbone sees sqrt(abar_t) x (the cache's ``input_mode="scaled"``)
+  told step t = 0, 1, 2.
+- **Latent and pooling (Table IV)**: gate or filter activity, std or mean over each 200-sample pool
+  (``base_filters``, ``base_gatem``, ``base_filterm``).
 - **Layers (Table V)**: the reference fine-tunes on contiguous ranges of backbone layers
   (``conf/finetune/base_firsthalf.yaml`` ... ``base_forthquarter.yaml``: ``start``/``end``) and,
   to keep the parameter count comparable, gives the LFT more final blocks: 22 instead of 8 with
-  10 of the 20 layers, 28 with 5. :func:`layer_subset` names the ranges (and "every other", which
-  the reference does not run); :func:`comparable_final_blocks` gives the reference's counts for the
-  paper configuration and, for other sizes, the count whose parameter total is closest to the
-  full model's.
-- **Sampling rate (Table VIII)**: ``src/extra/reduce_sampling.py`` resamples every 200 Hz test
-  window with MNE to ``200 * rate`` Hz and runs the frozen backbone with the same ``rate``
-  (``rate = fs / 200``); no retraining. :func:`eegdm_utils.train.latent_cache.reduced_rate_windows` does the same, and gives the
-  pool length that keeps the LFT's 5 pools of about 1 s.
+  10 of the 20 layers, 28 with 5. :func:`layer_subset` names the ranges (and "every other", ours);
+  :func:`comparable_final_blocks` gives the reference's counts for the paper configuration and, for
+  other sizes, the count whose parameter total is closest to the full model's.
+- **Fusion (Table VI)**: no fusion (every layer, pool and channel token into 34 final blocks) or the
+  layer mean (35 blocks).
+- **Sampling rate (Table VIII)**: ``src/extra/reduce_sampling.py`` companders each 200 Hz test window,
+  resamples it with MNE to ``200 * rate`` Hz and runs the frozen backbone with the same ``rate``
+  (``rate = fs / 200``); no retraining. The pools stay 200 samples, so 950 or 900 samples give four, and
+  the LFT's fifth pool sees no data (:class:`UnfilledPools`;
+  :func:`eegdm_utils.train.latent_cache.reduced_rate_latents`).
 
 Shape letters: N windows, K channels, L samples.
 """
@@ -38,34 +50,44 @@ REFERENCE_FUSION_FINAL_BLOCKS = {"none": 34, "mean": 35}
 class Variant:
     """One ablation: what it changes from the full model (an empty field changes nothing)."""
 
-    table: str  # where the paper reports it
+    table: str  # where the paper reports it ("ours" when it does not)
     pretrain: tuple = ()  # (field, value) overrides of the pretraining: ("mu_law", False), ("beta_schedule", "linear")
-    cache: tuple = ()  # CacheConfig overrides: ("t", 0), ("query", "filter"), ("reduction", "mean"), ("window", 100)
+    cache: tuple = ()  # CacheConfig overrides: ("t", 0), ("input_mode", "scaled"), ("query", "filter"), ...
     layers: str = "all"  # a layer_subset name
     fusion: str = "layer"  # LFTConfig.fusion
     noise_injection: bool = False  # uncached fine-tuning with fresh forward noise (UncachedLFT)
     noise_epochs: bool = False  # at most notebook 60's noise_epochs epochs, as noise injection is trained
     test_fs: float | None = None  # test windows resampled to this rate (no retraining)
+    ours: bool = False  # not in the paper: a control or an extra of this collection
+
+
+def _step(t: int) -> Variant:
+    # conf/cache/base_t<t>.yaml: fwd_with_noise False, diffusion_t t: the backbone sees sqrt(abar_t) x, told step t
+    return Variant("III: diffusion step of the cache", cache=(("t", t), ("input_mode", "scaled")))
 
 
 VARIANTS = {
     "full": Variant("full model"),
-    "no_mulaw": Variant("pretraining", pretrain=(("mu_law", False),)),
-    "linear_schedule": Variant("pretraining", pretrain=(("beta_schedule", "linear"),)),
-    "noise_injection": Variant("II: noise injection", noise_injection=True, noise_epochs=True),
-    # not in the paper: the cached full model with noise injection's epochs (its compute-matched control)
-    "epoch_matched": Variant("II: noise injection", noise_epochs=True),
-    "t0": Variant("III: diffusion step of the cache", cache=(("t", 0),)),
-    "t2": Variant("III: diffusion step of the cache", cache=(("t", 2),)),
-    "t10": Variant("III: diffusion step of the cache", cache=(("t", 10),)),
+    "no_mulaw": Variant("II: pretraining and forward process", pretrain=(("mu_law", False),)),
+    "linear_schedule": Variant("II: pretraining and forward process", pretrain=(("beta_schedule", "linear"),)),
+    "noise_injection": Variant("II: pretraining and forward process", noise_injection=True, noise_epochs=True),
+    # the cached full model with noise injection's epochs (its compute-matched control)
+    "epoch_matched": Variant("II: pretraining and forward process", noise_epochs=True, ours=True),
+    "step1": _step(0),
+    "step2": _step(1),
+    "step3": _step(2),
     "filter_std": Variant("IV: latent and pooling", cache=(("query", "filter"),)),
     "gate_mean": Variant("IV: latent and pooling", cache=(("reduction", "mean"),)),
     "filter_mean": Variant("IV: latent and pooling", cache=(("query", "filter"), ("reduction", "mean"))),
-    "pool_100": Variant("IV: latent and pooling", cache=(("window", 100),)),
-    "pool_1000": Variant("IV: latent and pooling", cache=(("window", 1000),)),
+    "pool_100": Variant("IV: latent and pooling", cache=(("window", 100),), ours=True),
+    "pool_1000": Variant("IV: latent and pooling", cache=(("window", 1000),), ours=True),
     "first_half": Variant("V: backbone layers", layers="first_half"),
     "second_half": Variant("V: backbone layers", layers="second_half"),
-    "every_other": Variant("V: backbone layers", layers="every_other"),
+    "first_quarter": Variant("V: backbone layers", layers="first_quarter"),
+    "second_quarter": Variant("V: backbone layers", layers="second_quarter"),
+    "third_quarter": Variant("V: backbone layers", layers="third_quarter"),
+    "fourth_quarter": Variant("V: backbone layers", layers="fourth_quarter"),
+    "every_other": Variant("V: backbone layers", layers="every_other", ours=True),
     "no_fusion": Variant("VI: fusion", fusion="none"),
     "mean_fusion": Variant("VI: fusion", fusion="mean"),
     "rate_190": Variant("VIII: sampling rate", test_fs=190.0),
@@ -182,6 +204,19 @@ class UncachedLFT(torch.nn.Module):
         if present is None:
             present = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
         return self.lft(self.latents(x, present), present)
+
+
+class UnfilledPools(torch.nn.Module):
+    """A trained LFT tested on latents with fewer pools than it was trained on, as the reference's Table VIII
+    does (windows resampled to 950 or 900 samples give 4 pools of 200): the fifth pool's fusion tokens never
+    see data and go into the final blocks as trained. ``forward(latents [B, n, P, K, H], present) -> logits``."""
+
+    def __init__(self, lft: LatentFusionTransformer):
+        super().__init__()
+        self.lft = lft
+
+    def forward(self, latents: torch.Tensor, present: torch.Tensor | None = None) -> torch.Tensor:
+        return self.lft(latents, present, unfilled_pools=True)
 
 
 def fit_uncached_lft(backbone, statistics, view, config: LFTConfig, finetune, folder, scale, subset=None,

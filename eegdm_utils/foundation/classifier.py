@@ -46,17 +46,12 @@ def predict_windows(model, embedded: EmbeddedLines, batch: int = 64) -> np.ndarr
     return window_scores(model, embedded.windows, embedded.embeddings, embedded.present, batch).argmax(-1)
 
 
-def release_finetune_config(**overrides) -> FinetuneConfig:
-    """The project's fine-tuning settings with the release's lr (1e-4) and weight decay (0.1)."""
-    return FinetuneConfig(**{"max_lr": 1.0e-4, "weight_decay": 0.1, **overrides})
-
-
 def fit_foundation_classifier(net, train_set, val_set, config: FinetuneConfig, out_dir, n_classes: int, scale=None):
     """``fit_classifier`` on a ``FoundationClassifier`` (items: x [K, L], present [K], label, weight);
     returns (module with the best-kappa EMA weights, epochs run, checkpoint callback)."""
     # the frozen encoder is in eval mode on purpose (``FoundationClassifier.train``)
     warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start of training.*")
-    groups = no_decay_groups(net, config.weight_decay)
+    groups = no_decay_groups(net, config.optim.weight_decay)
     describe = {"model": "foundation", "head": asdict(net.head.config)}
     return fit_classifier(net, train_set, val_set, config, groups, out_dir, n_classes, scale=scale, describe=describe)
 

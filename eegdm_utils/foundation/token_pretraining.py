@@ -17,7 +17,6 @@ Shape letters: B batch, L samples, S sequence length, V vocabulary.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,8 +26,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from ..core.identity import differences
 from ..data.datasets import PretrainDataset
 from ..models.lft import no_decay_groups
+from ..train.optim import OptimSettings, adamw, fold_legacy_keys, lr_schedule
 from ..train.trainer import ScaleConfig, StepBatchSampler, make_trainer, quiet_lightning
 from .collator import IGNORE, MaskingCollator, MaskingConfig
 from .model import EncoderConfig, build_encoder, centre_crop
@@ -40,12 +41,8 @@ class FoundationPretrainConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     masking: MaskingConfig = field(default_factory=MaskingConfig)
-    lr: float = 5.0e-4
-    betas: tuple[float, float] = (0.9, 0.98)
-    eps: float = 1.0e-6
-    weight_decay: float = 1.0e-5
-    warmup_fraction: float = 0.01
-    grad_clip: float = 2.0
+    optim: OptimSettings = field(default_factory=lambda: OptimSettings(  # the release's
+        lr=5.0e-4, betas=(0.9, 0.98), eps=1.0e-6, weight_decay=1.0e-5, grad_clip=2.0, schedule="linear", warmup=0.01))
     batch_size: int = 32
     max_steps: int = 1000
     reject_uv: float = 100.0  # windows reaching this are left out of pretraining
@@ -54,9 +51,10 @@ class FoundationPretrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "FoundationPretrainConfig":
-        d = dict(d)
-        parts = {"encoder": EncoderConfig, "tokenizer": TokenizerConfig, "masking": MaskingConfig}
-        nested = {k: kind(**d.pop(k, {})) for k, kind in parts.items()}
+        legacy = {k: k for k in ("lr", "betas", "eps", "weight_decay", "grad_clip")} | {"warmup_fraction": "warmup"}
+        d = fold_legacy_keys(dict(d), legacy, cls().optim)  # a checkpoint written before OptimSettings
+        parts = {"encoder": EncoderConfig, "tokenizer": TokenizerConfig, "masking": MaskingConfig, "optim": OptimSettings}
+        nested = {k: kind(**d.pop(k)) for k, kind in parts.items() if k in d}  # the others: their defaults
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise KeyError(f"unknown foundation pretraining settings: {sorted(unknown)}")
@@ -129,13 +127,9 @@ class MaskedTokenModule(L.LightningModule):
         self.log_dict({"val_loss": loss, "val_acc": accuracy}, on_epoch=True, sync_dist=True, prog_bar=True)
 
     def configure_optimizers(self):
-        from transformers import get_linear_schedule_with_warmup
-
         c = self.config
-        optimizer = torch.optim.AdamW(no_decay_groups(self.model, c.weight_decay), lr=c.lr, betas=tuple(c.betas),
-                                      eps=c.eps)
-        warmup = max(1, math.ceil(c.warmup_fraction * c.max_steps))
-        schedule = get_linear_schedule_with_warmup(optimizer, warmup, c.max_steps)
+        optimizer = adamw(no_decay_groups(self.model, c.optim.weight_decay), c.optim)
+        schedule = lr_schedule(optimizer, c.optim, c.max_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
@@ -169,7 +163,7 @@ def _check_resumable(last: Path, wanted: dict) -> int:
     """The step ``last`` reached, or an error naming the settings it was trained with that differ."""
     ckpt = torch.load(last, map_location="cpu", weights_only=False)
     saved = ckpt["hyper_parameters"]["config"]
-    differ = sorted(k for k in set(saved) | set(wanted) if saved.get(k) != wanted.get(k))
+    differ = differences(saved, wanted)  # dotted names: "optim.lr"
     if differ:
         raise ValueError(f"{last}: was trained with other settings ({', '.join(differ)} differ); "
                          f"use another folder or delete {last.parent}")
@@ -201,7 +195,7 @@ def train_foundation(out_dir: str | Path, train_set: Dataset, val_set: Dataset |
     checkpoint = ModelCheckpoint(dirpath=out / "checkpoints", save_last=True, every_n_train_steps=ckpt_every,
                                  save_top_k=0)
     trainer = make_trainer(scale or ScaleConfig(), out / "logs", "foundation", max_steps=config.max_steps,
-                           callbacks=[checkpoint, *callbacks], gradient_clip_val=config.grad_clip, check_val_every_n_epoch=None,
+                           callbacks=[checkpoint, *callbacks], gradient_clip_val=config.optim.grad_clip or None, check_val_every_n_epoch=None,
                            val_check_interval=val_every if has_val else None, log_every_n_steps=log_every,
                            limit_val_batches=None if has_val else 0)
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if last.exists() else None)

@@ -157,15 +157,22 @@ class LatentFusionTransformer(nn.Module):
         # the reference draws its learnable tokens and positions from torch.rand (U[0, 1))
         return torch.rand(shape) if self.config.init == "uniform" else torch.randn(shape) * 0.02
 
-    def forward(self, latents: torch.Tensor, present: torch.Tensor | None = None) -> torch.Tensor:
-        """latents [B, n, P, K, H] (missing channels may hold anything), present [B, K] bool -> logits [B, C]."""
+    def forward(self, latents: torch.Tensor, present: torch.Tensor | None = None,
+                unfilled_pools: bool = False) -> torch.Tensor:
+        """latents [B, n, P, K, H] (missing channels may hold anything), present [B, K] bool -> logits [B, C].
+
+        ``unfilled_pools``: accept fewer pools than ``n_pool`` (layer fusion only), as the reference does when
+        it tests on shorter windows: the fusion tokens of the pools past P never see data and reach the final
+        blocks as they are."""
         c = self.config
         if c.layers is not None:
             latents = latents[:, list(c.layers)]
         B, n, P, K, H = latents.shape
-        if P != c.n_pool or K != c.n_channels or H != c.d_model:
+        pools_fit = P == c.n_pool or (unfilled_pools and c.fusion == "layer" and 0 < P < c.n_pool)
+        if not pools_fit or K != c.n_channels or H != c.d_model:
             raise ValueError(f"latents of shape {tuple(latents.shape)} do not fit the LFT "
-                             f"(pools {c.n_pool}, channels {c.n_channels}, width {c.d_model})")
+                             f"(pools {c.n_pool}, channels {c.n_channels}, width {c.d_model}"
+                             f"{'; fewer pools only with layer fusion' if unfilled_pools else ''})")
         missing = None if present is None else ~present.bool()  # [B, K]
         latents = self.normalise_tokens(latents)
         if self.channel_embedding is not None:
@@ -178,6 +185,9 @@ class LatentFusionTransformer(nn.Module):
             tokens = latents.mean(dim=1).reshape(B, P * K, H)  # each (pool, channel) token averaged over layers
         else:
             tokens = self.fuse(latents, missing)  # [B, P*T, H]
+            if P < c.n_pool:  # the unfilled pools' tokens, never fused with data
+                unfilled = self.fusion_tokens[P:].expand(B, -1, -1, -1).reshape(B, (c.n_pool - P) * c.n_tokens, H)
+                tokens = torch.cat([tokens, unfilled], dim=1)
         tokens = tokens + self.position
         for block in self.final_blocks:
             tokens = block(tokens)
@@ -222,7 +232,7 @@ class LatentFusionTransformer(nn.Module):
         """The fusion step: pools folded into the batch, tokens carried through the layers."""
         B, n, P, K, H = latents.shape
         T = self.config.n_tokens
-        tokens = self.fusion_tokens.expand(B, P, T, H).reshape(B * P, T, H)  # separate tokens per pool
+        tokens = self.fusion_tokens[:P].expand(B, P, T, H).reshape(B * P, T, H)  # separate tokens per pool
         mask = None if missing is None else missing.repeat_interleave(P, dim=0)  # [B*P, K]
         for i, block in enumerate(self.fusion_blocks):
             channels = latents[:, i].reshape(B * P, K, H)  # layer i's channel tokens, per pool

@@ -1,9 +1,9 @@
 """Training and evaluating event classifiers (the LFT on cached latents, and the supervised
 baseline on raw windows) with one Lightning module.
 
-As in EEGDM's fine-tuning: cross-entropy with label smoothing 0.1; AdamW (weight decay
-0.05, betas 0.9/0.98, no decay on tokens, biases and 1-D weights); OneCycle (max_lr 5e-4,
-pct_start 0.1) stepped per batch; gradient clipping at 3; an EMA of the weights that is
+As in EEGDM's fine-tuning (:func:`finetune_optim`): cross-entropy with label smoothing 0.1; AdamW
+(weight decay 0.05, betas 0.9/0.98, no decay on tokens, biases and 1-D weights); OneCycle (peak lr
+5e-4, 10% warm-up) stepped per batch; gradient clipping at 3; an EMA of the weights that is
 validated and tested; early stopping on validation kappa (patience 3, only after a
 warm-up of 20 epochs); the best-kappa checkpoint is the result.
 
@@ -15,7 +15,7 @@ Shape letters: B batch, K channels, L samples, C classes.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import lightning as L
@@ -27,19 +27,23 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from torch.utils.data import DataLoader, Dataset
 
 from ..core.scoring import classification_metrics
+from .optim import OptimSettings, adamw, lr_schedule
 from .trainer import ScaleConfig, make_trainer, quiet_lightning
+
+
+def finetune_optim(lr: float = 5.0e-4, weight_decay: float = 0.05) -> OptimSettings:
+    """EEGDM's fine-tuning optimiser: AdamW (betas 0.9/0.98) at peak ``lr`` with ``weight_decay``, OneCycle
+    with a 10% warm-up, gradient norm clipped at 3."""
+    return OptimSettings(lr=lr, weight_decay=weight_decay, betas=(0.9, 0.98), grad_clip=3.0, schedule="one_cycle",
+                         warmup=0.1)
 
 
 @dataclass
 class FinetuneConfig:
     max_epochs: int = 50
     batch_size: int = 64
-    max_lr: float = 5.0e-4
-    pct_start: float = 0.1
-    weight_decay: float = 0.05
-    betas: tuple[float, float] = (0.9, 0.98)
+    optim: OptimSettings = field(default_factory=finetune_optim)
     label_smoothing: float = 0.1
-    grad_clip: float = 3.0
     ema_beta: float = 0.999
     patience: int = 3
     warmup_epochs: int = 20  # early stopping looks from this epoch index on (the reference's warm-up)
@@ -128,11 +132,11 @@ class ClassifierModule(L.LightningModule):
         self.log("val_f1", m["weighted_f1"])
 
     def configure_optimizers(self):
-        c = self.config
-        optimizer = torch.optim.AdamW(self._groups, lr=c.max_lr, betas=tuple(c.betas))
+        optimizer = adamw(self._groups, self.config.optim)
         # the full schedule (max_epochs), whatever the number of devices; early stopping may cut it short
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=c.max_lr, pct_start=c.pct_start,
-                                                       total_steps=self.trainer.estimated_stepping_batches)
+        schedule = lr_schedule(optimizer, self.config.optim, self.trainer.estimated_stepping_batches)
+        if schedule is None:
+            return optimizer
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
@@ -183,7 +187,7 @@ def fit_classifier(net, train_set: Dataset, val_set: Dataset, config: FinetuneCo
                            save_top_k=1, save_last=False)
     stop = WarmupEarlyStopping(config.warmup_epochs, monitor="val_kappa", mode="max", patience=config.patience)
     trainer = make_trainer(scale or ScaleConfig(), out_dir / "logs", "classifier", max_epochs=config.max_epochs,
-                           callbacks=[best, stop], gradient_clip_val=config.grad_clip, log_every_n_steps=5)
+                           callbacks=[best, stop], gradient_clip_val=config.optim.grad_clip or None, log_every_n_steps=5)
     trainer.fit(module, datamodule=_Loaders(train_set, val_set, config))
     state = torch.load(best.best_model_path, map_location="cpu", weights_only=False)["state_dict"]
     module.load_state_dict(state)

@@ -260,6 +260,8 @@ def stored_test_latents(path, backbone, store, cache_config, scheduler, mu_law: 
     them (:func:`eegdm_utils.core.files.stored_array`): computed once per backbone weights, cache settings, store
     and rate, then read back (the seeds of notebook 40, the variants of notebook 60)."""
     settings = {**cache_settings(cache_config, backbone, store, asdict(backbone.config), mu_law), "fs": fs}
+    if fs is not None:  # what reduced_rate_latents does (an older file made another way is not read back)
+        settings["reduced_rate"] = "companded, then resampled; pooled in the cache's windows"
     if fs is None:
         return stored_array(path, settings, lambda: test_latents(backbone, store, cache_config, scheduler, mu_law,
                                                                  progress))
@@ -294,32 +296,33 @@ def variant_latents(backbone, store, split: str, pool: int, scheduler, mu_law: b
     return out
 
 
-def reduced_rate_windows(windows: np.ndarray, fs: float, trained_fs: float = 200.0, n_pool: int = 5):
-    """Windows [N, K, L] at ``trained_fs`` resampled to ``fs`` as the reference's reduced-sampling
-    test does (MNE's FFT resampling of each window), with its S4D ``rate`` (fs / 200) and the pool
-    length that gives the LFT its ``n_pool`` pools of about 1 s (L' // n_pool; a remainder of a
-    few samples is in no pool): (windows [N, K, L'], rate, pool samples). NaN channels stay NaN."""
+def reduced_rate_windows(windows: np.ndarray, fs: float, mu_law: bool, trained_fs: float = 200.0):
+    """Windows [N, K, L] at ``trained_fs`` as the reference's reduced-sampling test gives them to the backbone
+    (``src/extra/reduce_sampling.py``): mu-law companded first when ``mu_law`` (the dataset's transform, applied
+    as each window is read), then resampled to ``fs`` with MNE's FFT resampling (``Raw.resample``'s call), with
+    the S4D ``rate`` it passes (fs / 200): (windows [N, K, L'], rate). NaN channels stay NaN."""
     import mne
 
     windows = np.asarray(windows, dtype=np.float64)
     missing = np.isnan(windows).any(axis=-1)  # [N, K]
+    windows = np.nan_to_num(windows)
+    if mu_law:
+        windows = staged_mu_law(windows)
     # Raw.resample's call (npad and pad "auto"), applied to every window at once
-    out = mne.filter.resample(np.nan_to_num(windows), up=fs, down=trained_fs, npad="auto", pad="auto", axis=-1,
-                              verbose="error")
+    out = mne.filter.resample(windows, up=fs, down=trained_fs, npad="auto", pad="auto", axis=-1, verbose="error")
     out[missing] = np.nan
-    return out.astype(np.float32), reference_rate(fs, trained_fs), out.shape[-1] // n_pool
+    return out.astype(np.float32), reference_rate(fs, trained_fs)
 
 
 def reduced_rate_latents(backbone, windows, present, fs: float, cache_config, scheduler, mu_law: bool):
-    """Latents [N, n, 5, K, H] of windows [N, K, L] tested at ``fs`` (Table VIII): each batch of
-    ``cache_config.batch_windows`` resampled by :func:`reduced_rate_windows` and run with its rate
-    and pools."""
-    from dataclasses import replace
-
-
+    """Latents [N, n, P', K, H] of windows [N, K, L] tested at ``fs`` (Table VIII), as the reference: each batch
+    of ``cache_config.batch_windows`` companded and resampled by :func:`reduced_rate_windows`, run with its rate,
+    and pooled in the cache's own windows (200 samples), so 950 or 900 samples give 4 whole pools
+    (P' = L' // window) and the rest is in none; the LFT's fifth pool then sees no data
+    (:class:`eegdm_utils.eval.ablations.UnfilledPools`)."""
     chunks, step = [], cache_config.batch_windows
     for start in range(0, len(windows), step):
-        raw, rate, pool = reduced_rate_windows(windows[start:start + step], fs)
-        chunks.append(window_latents(backbone, raw, present[start:start + step], replace(cache_config, window=pool),
-                                     scheduler, mu_law, rate=rate))
+        companded, rate = reduced_rate_windows(windows[start:start + step], fs, mu_law)
+        chunks.append(window_latents(backbone, companded, present[start:start + step], cache_config, scheduler,
+                                     mu_law=False, rate=rate))
     return np.concatenate(chunks)

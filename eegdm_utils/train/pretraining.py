@@ -25,6 +25,7 @@ from ..core.identity import differences
 from ..data.datasets import PretrainDataset
 from ..models.diffusion import DiffusionConfig, add_noise, ddpm_scheduler, velocity
 from ..models.ssmdp import SSMDP, SSMDPConfig, ssm_parameter_groups
+from .optim import OptimSettings, adamw, fold_legacy_keys
 from .trainer import ScaleConfig, StepBatchSampler, make_trainer, quiet_lightning
 
 
@@ -32,10 +33,8 @@ from .trainer import ScaleConfig, StepBatchSampler, make_trainer, quiet_lightnin
 class PretrainConfig:
     model: SSMDPConfig = field(default_factory=SSMDPConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
-    lr: float = 1.0e-4
-    weight_decay: float = 0.0  # the reference's AdamW weight decay
-    ssm_lr: float | None = None  # None: the same as lr
-    grad_clip: float = 1.0
+    optim: OptimSettings = field(default_factory=lambda: OptimSettings(lr=1.0e-4, grad_clip=1.0))  # the reference's
+    ssm_lr: float | None = None  # the S4D parameters' lr; None: optim.lr
     ema_beta: float = 0.999
     ema_after: int = 100
     ema_every: int = 10
@@ -46,13 +45,14 @@ class PretrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "PretrainConfig":
-        d = dict(d)
-        model = SSMDPConfig(**d.pop("model", {}))
-        diffusion = DiffusionConfig(**d.pop("diffusion", {}))
+        d = fold_legacy_keys(dict(d), {"lr": "lr", "weight_decay": "weight_decay", "grad_clip": "grad_clip"},
+                             cls().optim)  # a checkpoint written before OptimSettings
+        parts = {"model": SSMDPConfig, "diffusion": DiffusionConfig, "optim": OptimSettings}
+        nested = {k: kind(**d.pop(k)) for k, kind in parts.items() if k in d}  # the others: their defaults
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise KeyError(f"unknown pretraining settings: {sorted(unknown)}")
-        return cls(model=model, diffusion=diffusion, **d)
+        return cls(**nested, **d)
 
 
 def _step_generator(seed: int, step: int, device) -> torch.Generator:
@@ -102,8 +102,8 @@ class SSMDPModule(L.LightningModule):
         self.log("val_loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
 
     def configure_optimizers(self):
-        groups = ssm_parameter_groups(self.model, self.config.weight_decay, self.config.ssm_lr)
-        return torch.optim.AdamW(groups, lr=self.config.lr)
+        groups = ssm_parameter_groups(self.model, self.config.optim.weight_decay, self.config.ssm_lr)
+        return adamw(groups, self.config.optim)  # constant lr
 
 
 def load_denoiser(path: str | Path, use_ema: bool = True, map_location="cpu") -> tuple[SSMDP, PretrainConfig]:
@@ -158,7 +158,7 @@ def train_ssmdp(run_dir: str | Path, store, config: PretrainConfig, scale=None, 
         val_loader = DataLoader(val_set, batch_size=config.batch_size, shuffle=False, num_workers=0)
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, every_n_train_steps=ckpt_every, save_top_k=0)
     trainer = make_trainer(scale, out / "logs", "ssmdp", max_steps=config.max_steps, callbacks=[checkpoint],
-                           gradient_clip_val=config.grad_clip, check_val_every_n_epoch=None,
+                           gradient_clip_val=config.optim.grad_clip or None, check_val_every_n_epoch=None,
                            val_check_interval=val_every if val_loader is not None else None,
                            limit_val_batches=None if val_loader is not None else 0)
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if last.exists() else None)

@@ -20,7 +20,7 @@ from .finetuning import FinetuneConfig, fit_classifier
 def fit_network(net, train_set, val_set, finetune: FinetuneConfig, folder: str | Path, n_classes: int, scale):
     """Fit ``net`` with the recipe (no decay on tokens, biases and 1-D weights) and return (EMA model in
     eval mode, epochs run, best validation kappa)."""
-    module, epochs, best = fit_classifier(net, train_set, val_set, finetune, no_decay_groups(net, finetune.weight_decay),
+    module, epochs, best = fit_classifier(net, train_set, val_set, finetune, no_decay_groups(net, finetune.optim.weight_decay),
                                           folder, n_classes, scale)
     return module.ema.ema_model.eval(), epochs, float(best.best_model_score)
 
