@@ -19,7 +19,8 @@ from eegdm_utils.foundation.model import (EncoderConfig, FoundationClassifier, F
 from eegdm_utils.foundation.token_pretraining import (FoundationPretrainConfig, MaskedTokenModule, load_encoder,
                                                       masked_accuracy, pretrain_sets, train_foundation,
                                                       unigram_baseline)
-from eegdm_utils.foundation.tokenizer import AmplitudeTokenizer, MinMaxTokenizer, build_sequences, reject_out_of_range
+from eegdm_utils.foundation.tokenizer import (AmplitudeTokenizer, MinMaxTokenizer, build_sequences, embedding_sequences,
+                                              reject_out_of_range)
 from eegdm_utils.train.finetuning import FinetuneConfig, finetune_optim
 from eegdm_utils.train.trainer import read_csv_log
 
@@ -40,6 +41,9 @@ def test_special_ids_vocabulary_and_framing():
     assert attention.tolist()[1] == [1, 1, 1, 1, 1, 0, 0]
     with pytest.raises(ValueError, match="at least 5"):
         build_sequences(ids, length=4)
+    # the release's embedding input (test_model_embedding.py): [2003] + x[:, :-2] + [2004], the length kept
+    framed, attention = embedding_sequences(torch.tensor([[5, 6, 7, 8, 9]]))
+    assert framed.tolist() == [[2003, 5, 6, 7, 2004]] and attention.tolist() == [[1, 1, 1, 1, 1]]
 
 
 def test_minmax_round_trip_within_half_a_bin():
@@ -125,17 +129,18 @@ class _Store:
         return ~np.isnan(self.arrays[split]).any(-1)
 
 
-def test_pretraining_sets_leave_out_and_count_out_of_range_windows():
+def test_pretraining_sets_leave_out_every_channel_of_a_window_that_is_out_of_range():
     windows = np.full((4, 3, 20), 0.2, dtype=np.float32)  # 20 uV
     windows[0, 1, 5] = 1.2  # 120 uV
     windows[1, 0, 0] = -1.0  # -100 uV reaches the limit
     windows[2, 2] = np.nan  # missing: not a pretraining item at all
     windows[3, 2, 7] = 0.95
     train, val, info = pretrain_sets(_Store(windows), FoundationPretrainConfig(reject_uv=100.0))
-    # train: 11 present channels, 2 out of range; val: windows 0 and 1 (6 channels), the same 2
-    assert info == {"rejected": {"train": 2, "val": 2}, "kept": {"train": 9, "val": 4}}
+    # as the release drops a whole multi-channel segment: windows 0 and 1 go with all their channels (6 items);
+    # train keeps windows 2 (its 2 present channels) and 3 (0.95 stays under 100 uV); val is windows 0 and 1
+    assert info == {"rejected": {"train": 6, "val": 6}, "kept": {"train": 5, "val": 0}}
     kept = [tuple(int(v) for v in train.dataset.pairs[i]) for i in train.indices]  # (window, channel)
-    assert set(kept) == {(w, k) for w in range(4) for k in range(3)} - {(2, 2), (0, 1), (1, 0)}
+    assert set(kept) == {(2, 0), (2, 1), (3, 0), (3, 1), (3, 2)}
     assert all(np.array_equal(x[0].numpy(), windows[w, k]) and c == k for (x, c), (w, k) in zip(train, kept))
     assert all(x.shape == (1, 20) for x, _ in val)
 
@@ -155,13 +160,14 @@ def test_masking_statistics_on_a_fixed_seed():
     as_mask = int((inputs[selected] == tok.MASK_ID).sum())
     changed = int(((inputs != seq) & (inputs != tok.MASK_ID))[selected].sum())
     unchanged = int((inputs == seq)[selected].sum())
-    # a random id equals the original one time in 2000
-    expected = {"mask": 0.8, "random": 0.1 * 1999 / 2000, "same": 0.1 + 0.1 / 2000}
+    # a random id is drawn from all 2006 ids (transformers' collator): one time in 2006 it is the original,
+    # one time in 2006 it is [MASK]
+    expected = {"mask": 0.8 + 0.1 / 2006, "random": 0.1 * 2004 / 2006, "same": 0.1 + 0.1 / 2006}
     for name, count in [("mask", as_mask), ("random", changed), ("same", unchanged)]:
         p = expected[name]
         assert abs(count - p * k) < 5 * math.sqrt(k * p * (1 - p)), name
     assert torch.equal(labels[selected], seq[selected]) and torch.equal(inputs[~selected], seq[~selected])
-    assert ((inputs[selected] < 2000) | (inputs[selected] == tok.MASK_ID)).all()
+    assert (inputs[selected] < tok.VOCAB_SIZE).all()
 
 
 def test_special_tokens_are_never_masked_and_masking_is_reproducible():
@@ -175,24 +181,24 @@ def test_special_tokens_are_never_masked_and_masking_is_reproducible():
     assert torch.equal(again, inputs) and not torch.equal(other, inputs)
 
 
-def test_collator_frames_and_masks_dataset_items():
+def test_collator_masks_bare_amplitude_ids_of_dataset_items_as_the_release_pretrains():
     items = [(torch.randn(1, L), 4), (torch.randn(1, L), 17), (torch.randn(1, L), 0)]  # PretrainDataset items
     first = MaskingCollator(MinMaxTokenizer(), generator=torch.Generator().manual_seed(6))(items)
     again = MaskingCollator(MinMaxTokenizer(), generator=torch.Generator().manual_seed(6))(items)
-    assert {k: v.shape for k, v in first.items()} == {"input_ids": (3, L + 2), "attention_mask": (3, L + 2),
-                                                       "labels": (3, L + 2), "channel": (3,)}
-    assert first["channel"].tolist() == [4, 17, 0]
-    assert (first["input_ids"][:, 0] == tok.CLS_ID).all() and (first["input_ids"][:, -1] == tok.SEP_ID).all()
+    assert {k: v.shape for k, v in first.items()} == {"input_ids": (3, L), "attention_mask": (3, L),
+                                                       "labels": (3, L), "channel": (3,)}
+    assert first["channel"].tolist() == [4, 17, 0] and (first["attention_mask"] == 1).all()
     labelled = first["labels"] != IGNORE
-    expected = MinMaxTokenizer().encode(torch.cat([x for x, _ in items]))  # [3, L]
-    assert labelled.any() and torch.equal(first["labels"][:, 1:-1][labelled[:, 1:-1]], expected[labelled[:, 1:-1]])
+    expected = MinMaxTokenizer().encode(torch.cat([x for x, _ in items]))  # [3, L]: no [CLS] or [SEP]
+    assert labelled.any() and torch.equal(first["labels"][labelled], expected[labelled])
+    assert torch.equal(first["input_ids"][~labelled], expected[~labelled])
     assert all(torch.equal(first[k], again[k]) for k in first)
 
 
 def test_paper_size_encoder_parameter_count():
     with torch.device("meta"):  # shapes only: no 350 MB of weights
         model = build_encoder(paper_config())
-    V, H, F, n, positions = 2006, 768, 3072, 12, 2002
+    V, H, F, n, positions = 2006, 768, 3072, 12, 2000
     layer = 4 * (H * H + H) + (H * F + F) + (F * H + H) + 2 * 2 * H  # q, k, v, out; FFN; two LayerNorms
     embeddings = V * H + 2 * H + 2 * H  # words, 2 token types, LayerNorm
     mlm_head = (H * H + H) + 2 * H + V  # transform, LayerNorm, output bias (output weights tied to the words)
@@ -201,9 +207,9 @@ def test_paper_size_encoder_parameter_count():
     assert trainable == expected == 87_192_278
     frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
     assert frozen == positions * (H // 12)  # the sinusoid table of the rotary encoding, 64 per head
-    # [CLS] + 2,000 samples + [SEP] is exactly the paper's position table
-    assert build_sequences(torch.zeros(1, 2000, dtype=torch.long))[0].shape[1] == \
-        roformer_config(paper_config()).max_position_embeddings
+    # the release's 2,000-sample sequences, framed for an embedding within the same length, fill the table
+    assert embedding_sequences(torch.zeros(1, 2000, dtype=torch.long))[0].shape[1] == \
+        roformer_config(paper_config()).max_position_embeddings == 2000
 
 
 def test_channel_embeddings_skip_missing_channels():
@@ -355,22 +361,37 @@ def test_masked_accuracy_and_unigram_baseline():
     assert unigram_baseline(train, evaluation) == (7, pytest.approx(0.3))
 
 
-def test_optimizer_has_the_release_betas_eps_and_decay_and_our_linear_decay_to_zero():
-    """The release's AdamW settings and 1% warm-up; the decay to 0 is ours (the release's ends at 2% of the
-    peak, docs/deviations.md)."""
+def test_optimizer_and_schedule_are_the_releases_decoupled_adamw_and_linear_warmup_to_two_percent():
+    """Pretrain/pretrain.py: composer's DecoupledAdamW(lr 5e-4, betas (0.9, 0.98), eps 1e-6, weight decay 1e-5 on
+    every parameter) and LinearWithWarmupScheduler(t_warmup 1%, alpha_f 0.02), written out from composer's
+    formulas: lr(b) = 5e-4 b / W in the warm-up, then 5e-4 (1 - 0.98 (b - W) / (T - W)); each step shrinks every
+    weight by (lr / 5e-4) * 1e-5."""
     config = FoundationPretrainConfig(encoder=TINY, max_steps=200)
-    optimizers = MaskedTokenModule(asdict(config)).configure_optimizers()
+    module = MaskedTokenModule(asdict(config))
+    optimizers = module.configure_optimizers()
     optimizer, schedule = optimizers["optimizer"], optimizers["lr_scheduler"]["scheduler"]
-    assert [group["weight_decay"] for group in optimizer.param_groups] == [1e-5, 0.0]
+    assert len(optimizer.param_groups) == 1  # no parameter spared
     assert optimizer.defaults["betas"] == (0.9, 0.98) and optimizer.defaults["eps"] == 1e-6
+    T, W = 200, 2  # 1% of 200 steps
+    composer = [5e-4 * b / W if b < W else 5e-4 * (1 - 0.98 * min(1.0, (b - W) / (T - W))) for b in range(T)]
     rates = []
-    for _ in range(200):
+    for _ in range(T):
         rates.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
+        optimizer.step()  # no gradients yet: nothing moves
         schedule.step()
-    # 1% warm-up (2 steps) to 5e-4, then linear decay to 0 at step 200
-    assert rates[0] == 0.0 and rates[1] == pytest.approx(2.5e-4) and rates[2] == pytest.approx(5e-4)
-    assert rates[101] == pytest.approx(5e-4 * 99 / 198) and optimizer.param_groups[0]["lr"] == 0.0
+    assert rates == pytest.approx(composer, rel=1e-9, abs=1e-15)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(5e-4 * 0.02)  # alpha_f at the end
+    # the decoupled decay of one step at the peak, with a zero gradient (Adam's update is then 0)
+    fresh = MaskedTokenModule(asdict(config)).configure_optimizers()
+    opt = fresh["optimizer"]
+    weight = opt.param_groups[0]["params"][0]
+    before = weight.detach().clone()
+    for group in opt.param_groups:
+        group["lr"] = 5e-4
+    for p in opt.param_groups[0]["params"]:
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    assert torch.allclose(weight.detach(), before * (1 - 1e-5), rtol=0, atol=1e-9)
 
 
 class _StopAt(Callback):

@@ -13,7 +13,7 @@ import torch
 
 from eegdm_utils.data.recordings import DataError
 from eegdm_utils.data.store import EEGStore, check_store
-from eegdm_utils.foundation.tokenizer import N_LEVELS, AmplitudeTokenizer, MinMaxTokenizer
+from eegdm_utils.foundation.tokenizer import N_LEVELS, VOCAB_SIZE, AmplitudeTokenizer, MinMaxTokenizer
 from eegdm_utils.models.diffusion import DiffusionConfig, ddim_scheduler, ddpm_scheduler
 from eegdm_utils.train.finetuning import class_weights
 
@@ -368,17 +368,15 @@ def test_make_tokenizer_passes_every_setting():
         make_tokenizer(TokenizerConfig(kind="other"))
 
 
-def test_masking_collator_uses_its_config_generator_and_length():
-    from eegdm_utils.foundation.collator import IGNORE, MaskingCollator, MaskingConfig, mask_tokens
-    from eegdm_utils.foundation.tokenizer import MASK_ID, build_sequences
+def test_masking_collator_uses_its_config_and_generator():
+    from eegdm_utils.foundation.collator import MaskingCollator, MaskingConfig, mask_tokens
+    from eegdm_utils.foundation.tokenizer import MASK_ID
 
     x = torch.randn(3, 10, generator=torch.Generator().manual_seed(0))
-    everything = MaskingCollator(MinMaxTokenizer(), MaskingConfig(probability=1.0, mask_fraction=1.0, random_fraction=0.0),
-                                 length=16)
+    everything = MaskingCollator(MinMaxTokenizer(), MaskingConfig(probability=1.0, mask_fraction=1.0, random_fraction=0.0))
     batch = everything.mask_batch(x, torch.Generator().manual_seed(1))
-    assert batch["input_ids"].shape == (3, 16)
-    assert (batch["input_ids"][:, 1:11] == MASK_ID).all() and (batch["labels"][:, 11:] == IGNORE).all()
-    ids, _ = build_sequences(MinMaxTokenizer().encode(x))
+    assert batch["input_ids"].shape == (3, 10) and (batch["input_ids"] == MASK_ID).all()
+    ids = MinMaxTokenizer().encode(x)
     items = [(x[i:i + 1], i) for i in range(3)]
     for generator, seed in ((None, 0), (torch.Generator().manual_seed(7), 7)):
         collated = MaskingCollator(MinMaxTokenizer(), generator=generator)(items)
@@ -387,13 +385,13 @@ def test_masking_collator_uses_its_config_generator_and_length():
         assert collated["channel"].tolist() == [0, 1, 2]
 
 
-def test_random_replacements_cover_every_amplitude_id():
+def test_random_replacements_cover_the_whole_vocabulary():
     from eegdm_utils.foundation.collator import MaskingConfig, mask_tokens
 
     ids = torch.full((400, 2000), 5, dtype=torch.long)
     inputs, labels = mask_tokens(ids, torch.Generator().manual_seed(0), MaskingConfig(probability=1.0, mask_fraction=0.0,
                                                                                       random_fraction=1.0))
-    assert int(inputs.min()) == 0 and int(inputs.max()) == N_LEVELS - 1  # ids 0..1999, 0 included
+    assert int(inputs.min()) == 0 and int(inputs.max()) == VOCAB_SIZE - 1  # ids 0..2005, both ends included
 
 
 # --- the classifier's Lightning steps, written out ---------------------------------------------

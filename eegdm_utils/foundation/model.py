@@ -4,17 +4,20 @@
 Encoder: ``transformers.RoFormerForMaskedLM`` built from a config (never downloaded),
 vocabulary 2006, rotary position encoding on queries and keys (``rotary_value=False``).
 The paper size is hidden 768, 12 layers, 12 heads, intermediate 3072 (``paper_config``);
-the released sequences are [CLS] + 2,000 samples + [SEP], so ``max_position_embeddings``
-is 2002 there (here windows are 1,000 samples: 1002 in the small default). The
-position table is the frozen sinusoid the rotary encoding reads, not learned.
+the release pretrains on 2,000 bare amplitude ids and frames [CLS] + the first 1,998 + [SEP]
+when it extracts embeddings, so ``max_position_embeddings`` is 2000 there (here windows are
+1,000 samples: 1000 in the small default). The position table is the frozen sinusoid the
+rotary encoding reads, not learned.
 
-Channel embedding: the encoder's last hidden state at [CLS], one vector per channel.
+Channel embedding: the encoder's last hidden state at [CLS], one vector per channel
+(``embedding_sequences``: the release's ``test_model_embedding.py`` framing).
 
-Downstream head (the release's): each channel z-scored over the window, replication-padded
-on the right to whole patches, cut into patches (200 samples, stride 100), Linear(patch -> D)
-plus a projection of the channel's embedding, multi-head self-attention over the patches of
-each channel (with a residual), then flatten -> dropout 0.5 -> Linear -> BatchNorm -> GELU ->
-Linear(C). Channels meet only in that final classifier. ``head="fusion"`` is the paper's
+Downstream head (the release's ``PAttnClassifier``): each channel divided by its RMS over the
+window, replication-padded on the right by one stride, cut into patches (200 samples, stride 100:
+10 for a 5-s window), Linear(patch -> D) plus a projection of the channel's embedding (x 0.01),
+bias-free multi-head self-attention over the patches of each channel (residual, LayerNorm), then
+flatten -> Linear(D) -> dropout 0.5 -> SiLU -> dropout 0.8 -> Linear(C). Channels meet only in
+that final classifier. ``head="fusion"`` is the paper's
 cross-channel attention instead: at each patch position the channels attend to each other,
 their mean over present channels goes to the same classifier.
 
@@ -28,7 +31,6 @@ N patches, P patch length, D head width, C classes.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +40,7 @@ from torch import nn
 from transformers import RoFormerConfig, RoFormerForMaskedLM
 from transformers.models.roformer.modeling_roformer import RoFormerSelfAttention
 
-from .tokenizer import PAD_ID, VOCAB_SIZE, build_sequences
+from .tokenizer import PAD_ID, VOCAB_SIZE, embedding_sequences
 
 
 @dataclass
@@ -47,15 +49,15 @@ class EncoderConfig:
     num_layers: int = 2
     num_heads: int = 4
     intermediate_size: int = 256
-    max_positions: int = 1002  # [CLS] + 1,000 samples (5 s at 200 Hz) + [SEP]
+    max_positions: int = 1000  # 1,000 samples (5 s at 200 Hz): the sequences are as long as the window
     dropout: float = 0.1  # hidden states
     attention_dropout: float = 0.0  # on the attention probabilities (0.1 in the release; any > 0 makes the fused
     #                                 attention fall back to the score matrix: ~3x slower training on a CPU)
 
 
 def paper_config() -> EncoderConfig:
-    """The paper's encoder: 768 wide, 12 layers, 12 heads, 3072; [CLS] + 2,000 + [SEP] positions."""
-    return EncoderConfig(hidden_size=768, num_layers=12, num_heads=12, intermediate_size=3072, max_positions=2002,
+    """The paper's encoder: 768 wide, 12 layers, 12 heads, 3072; the release's 2,000 positions."""
+    return EncoderConfig(hidden_size=768, num_layers=12, num_heads=12, intermediate_size=3072, max_positions=2000,
                          attention_dropout=0.1)
 
 
@@ -125,7 +127,7 @@ def channel_embeddings(encoder, tokenizer, x: torch.Tensor, present: torch.Tenso
     present = ~torch.isnan(x).any(-1) if present is None else present.bool()  # [B, K]
     B, K, _ = x.shape
     out = x.new_zeros(B, K, base.config.hidden_size)  # [B, K, H]
-    ids, attention = build_sequences(tokenizer.encode(centre_crop(x[present], samples)))  # [M, S] each
+    ids, attention = embedding_sequences(tokenizer.encode(centre_crop(x[present], samples)))  # [M, L] each
     parts = [base(input_ids=ids[i:i + chunk], attention_mask=attention[i:i + chunk]).last_hidden_state[:, 0]
              for i in range(0, len(ids), chunk)]  # chunks bound the [chunk, heads, S, S] attention
     if parts:
@@ -134,22 +136,43 @@ def channel_embeddings(encoder, tokenizer, x: torch.Tensor, present: torch.Tenso
 
 
 def n_patches(length: int, patch: int, stride: int) -> int:
-    """Patches after right replication padding to whole patches."""
-    return 1 + max(0, math.ceil((length - patch) / stride))
+    """Patches of a window of ``length`` samples after the release's right padding by one stride."""
+    if length + stride < patch:
+        raise ValueError(f"a window of {length} samples padded by {stride} holds no patch of {patch}")
+    return (length + stride - patch) // stride + 1
 
 
 def patchify(x: torch.Tensor, patch: int, stride: int) -> torch.Tensor:
-    """[B, K, L] -> [B, K, N, P], the last patch completed by repeating the last sample."""
-    L = x.shape[-1]
-    pad = (n_patches(L, patch, stride) - 1) * stride + patch - L
-    if pad:
-        x = F.pad(x, (0, pad), mode="replicate")  # [B, K, L + pad]
-    return x.unfold(-1, patch, stride)  # [B, K, N, P]
+    """[B, K, L] -> [B, K, N, P]: the release's ``ReplicationPad1d((0, stride))`` (the last sample repeated
+    ``stride`` times on the right), then patches of ``patch`` samples every ``stride``."""
+    return F.pad(x, (0, stride), mode="replicate").unfold(-1, patch, stride)  # [B, K, N, P]
 
 
-def zscore(x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Per channel over the window: [..., L] -> [..., L]."""
-    return (x - x.mean(-1, keepdim=True)) / (x.std(-1, unbiased=False, keepdim=True) + eps)
+def rms_normalise(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Each channel over the window divided by its root mean square (the release's ``rms_norm``): [..., L]."""
+    return x / torch.sqrt(x.square().mean(-1, keepdim=True) + eps)
+
+
+class PatchAttention(nn.Module):
+    """The release's ``MultiHeadAttention``: bias-free query, key, value and output projections, softmax
+    attention with dropout on the probabilities, dropout on the output, the residual, then LayerNorm
+    (eps 1e-6). [B, N, D] -> [B, N, D]."""
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.1):
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model {d_model} does not split into {n_heads} heads")
+        self.n_heads, self.dropout = n_heads, dropout
+        self.q, self.k, self.v, self.out = (nn.Linear(d_model, d_model, bias=False) for _ in range(4))
+        self.drop = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(d_model, eps=1e-6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, N, D = x.shape
+        q, k, v = (p(x).view(B, N, self.n_heads, D // self.n_heads).transpose(1, 2) for p in (self.q, self.k, self.v))
+        dropout = self.dropout if self.training else 0.0
+        h = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)  # [B, heads, N, d]
+        return self.norm(x + self.drop(self.out(h.transpose(1, 2).reshape(B, N, D))))
 
 
 @dataclass
@@ -161,8 +184,8 @@ class HeadConfig:
     stride: int = 100
     d_model: int = 512
     n_heads: int = 8
-    d_hidden: int = 256  # the classifier's hidden layer
-    dropout: float = 0.5
+    d_hidden: int = 512  # the classifier's hidden layer (the release: d_model)
+    embedding_scale: float = 0.01  # the channel embeddings are multiplied by this (the release's TUAB script)
     head: str = "release"  # "release" (channels meet in the classifier) | "fusion" (cross-channel attention)
 
     def __post_init__(self):
@@ -171,7 +194,11 @@ class HeadConfig:
 
 
 class FoundationHead(nn.Module):
-    """(x [B, K, L], present [B, K], embeddings [B, K, H]) -> logits [B, C]."""
+    """The release's ``PAttnClassifier`` (``Downstream/PAttn.py``, as its TUAB script runs it): each channel
+    divided by its RMS, padded by one stride and cut into patches, Linear(patch -> D) plus the projected
+    channel embedding (scaled by ``embedding_scale``), :class:`PatchAttention` over the patches of each
+    channel, then flatten -> Linear(D) -> dropout 0.5 -> SiLU -> dropout 0.8 -> Linear(C).
+    (x [B, K, L], present [B, K], embeddings [B, K, H]) -> logits [B, C]."""
 
     def __init__(self, config: HeadConfig, d_embed: int):
         super().__init__()
@@ -179,22 +206,21 @@ class FoundationHead(nn.Module):
         N, D = n_patches(c.n_samples, c.patch, c.stride), c.d_model
         self.patch_embed = nn.Linear(c.patch, D)
         self.channel_proj = nn.Linear(d_embed, D)
-        self.patch_attn = nn.MultiheadAttention(D, c.n_heads, batch_first=True)
+        self.patch_attn = PatchAttention(D, c.n_heads)
         self.channel_attn = nn.MultiheadAttention(D, c.n_heads, batch_first=True) if c.head == "fusion" else None
         width = (c.n_channels if c.head == "release" else 1) * N * D
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(c.dropout), nn.Linear(width, c.d_hidden),
-                                        nn.BatchNorm1d(c.d_hidden), nn.GELU(), nn.Linear(c.d_hidden, c.n_classes))
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(width, c.d_hidden), nn.Dropout(0.5), nn.SiLU(),
+                                        nn.Dropout(0.8), nn.Linear(c.d_hidden, c.n_classes))
 
     def forward(self, x: torch.Tensor, present: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
         c = self.config
         missing = ~present.bool()  # [B, K]
-        x = zscore(x.masked_fill(missing[..., None], 0.0))  # NaN of a missing channel must not reach attention
+        x = rms_normalise(x.masked_fill(missing[..., None], 0.0))  # NaN of a missing channel must not reach attention
         B, K, L = x.shape
         h = self.patch_embed(patchify(x, c.patch, c.stride))  # [B, K, N, D]
-        h = h + self.channel_proj(embeddings)[:, :, None]  # [B, K, N, D]
+        h = h + self.channel_proj(embeddings * c.embedding_scale)[:, :, None]  # [B, K, N, D]
         N, D = h.shape[2], h.shape[3]
-        t = h.reshape(B * K, N, D)  # each channel on its own
-        h = (t + self.patch_attn(t, t, t, need_weights=False)[0]).reshape(B, K, N, D)
+        h = self.patch_attn(h.reshape(B * K, N, D)).reshape(B, K, N, D)  # each channel on its own
         h = h.masked_fill(missing[:, :, None, None], 0.0)
         if self.channel_attn is not None:
             h = self.fuse(h, missing)  # [B, N, D]

@@ -1,10 +1,11 @@
 """EEGFoundation pretraining: masked-token prediction on single-channel token sequences.
 
 The release's recipe: 15% of the amplitude tokens selected (80/10/10, ``collator``),
-cross-entropy on them; AdamW lr 5e-4, betas (0.9, 0.98), eps 1e-6, weight decay 1e-5
-(none on biases, norms and embeddings of token types: ``lft.no_decay_groups``), linear
-warm-up over the first 1% of the steps then linear decay to 0, gradient clipping at 2.0.
-Windows that reach 100 uV are left out (``pretrain_sets`` counts them). Logged: loss and
+cross-entropy on them, on bare amplitude ids (no [CLS] or [SEP]); composer's DecoupledAdamW
+(lr 5e-4, betas 0.9/0.98, eps 1e-6, weight decay 1e-5 on every parameter) as torch's AdamW
+(``release_optim``), linear warm-up over the first 1% of the steps then linear decay to 2% of the
+peak, gradient clipping at 2.0. Windows that reach 100 uV on any channel are left out
+(``pretrain_sets`` counts the single-channel items they hold). Logged: loss and
 masked-token accuracy, for training and validation; ``unigram_baseline`` is the accuracy
 of always predicting the most frequent training token, the floor a model must beat.
 
@@ -18,7 +19,7 @@ Shape letters: B batch, L samples, S sequence length, V vocabulary.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import lightning as L
@@ -28,7 +29,6 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..core.identity import differences
 from ..data.datasets import PretrainDataset
-from ..models.lft import no_decay_groups
 from ..train.optim import OptimSettings, adamw, fold_legacy_keys, lr_schedule
 from ..train.trainer import ScaleConfig, StepBatchSampler, make_trainer, quiet_lightning
 from .collator import IGNORE, MaskingCollator, MaskingConfig
@@ -36,13 +36,21 @@ from .model import EncoderConfig, build_encoder, centre_crop
 from .tokenizer import N_LEVELS, TokenizerConfig, make_tokenizer, reject_out_of_range
 
 
+def release_optim(lr: float = 5.0e-4) -> OptimSettings:
+    """The release's pretraining optimiser (``Pretrain/pretrain.py``): composer's DecoupledAdamW (lr 5e-4, betas
+    0.9/0.98, eps 1e-6, weight decay 1e-5 on every parameter) and LinearWithWarmupScheduler (1% warm-up from 0,
+    then linear to 2% of the peak), gradient norm clipped at 2. Composer shrinks the weights by
+    ``(lr / peak) * 1e-5`` a step; torch's AdamW by ``lr * weight_decay``: the same with weight decay 1e-5 / 5e-4."""
+    return OptimSettings(lr=lr, betas=(0.9, 0.98), eps=1.0e-6, weight_decay=1.0e-5 / 5.0e-4, grad_clip=2.0,
+                         schedule="linear", warmup=0.01, final_lr=0.02)
+
+
 @dataclass
 class FoundationPretrainConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     masking: MaskingConfig = field(default_factory=MaskingConfig)
-    optim: OptimSettings = field(default_factory=lambda: OptimSettings(  # the release's
-        lr=5.0e-4, betas=(0.9, 0.98), eps=1.0e-6, weight_decay=1.0e-5, grad_clip=2.0, schedule="linear", warmup=0.01))
+    optim: OptimSettings = field(default_factory=release_optim)
     batch_size: int = 32
     max_steps: int = 1000
     reject_uv: float = 100.0  # windows reaching this are left out of pretraining
@@ -52,7 +60,8 @@ class FoundationPretrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "FoundationPretrainConfig":
         legacy = {k: k for k in ("lr", "betas", "eps", "weight_decay", "grad_clip")} | {"warmup_fraction": "warmup"}
-        d = fold_legacy_keys(dict(d), legacy, cls().optim)  # a checkpoint written before OptimSettings
+        # a checkpoint written before OptimSettings (its schedule decayed to 0)
+        d = fold_legacy_keys(dict(d), legacy, replace(cls().optim, final_lr=0.0))
         parts = {"encoder": EncoderConfig, "tokenizer": TokenizerConfig, "masking": MaskingConfig, "optim": OptimSettings}
         nested = {k: kind(**d.pop(k)) for k, kind in parts.items() if k in d}  # the others: their defaults
         unknown = set(d) - set(cls.__dataclass_fields__)
@@ -128,20 +137,22 @@ class MaskedTokenModule(L.LightningModule):
 
     def configure_optimizers(self):
         c = self.config
-        optimizer = adamw(no_decay_groups(self.model, c.optim.weight_decay), c.optim)
+        optimizer = adamw(self.model.parameters(), c.optim)  # one group: the release decays every parameter
         schedule = lr_schedule(optimizer, c.optim, c.max_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
 def in_range_subset(dataset, threshold_uv: float, chunk: int = 256) -> tuple[Subset, int]:
-    """The items of a ``PretrainDataset`` whose channel window stays under ``threshold_uv``,
-    and how many were left out (read from its windows, ``chunk`` windows at a time)."""
+    """The items (single-channel windows) of a ``PretrainDataset`` whose multi-channel window stays under
+    ``threshold_uv`` on every channel, as the release drops a whole multi-channel segment when any of its
+    channels reaches 100 uV (``preprocess_TUEG_for_pretrain.py``; its segments are 30 s, ours the store's
+    windows); and how many items were left out (read ``chunk`` windows at a time)."""
     windows, pairs = dataset.windows, dataset.pairs  # [U, K, L], [M, 2] (window, channel)
     if not len(pairs):
         return Subset(dataset, []), 0
-    keep_channels = torch.cat([reject_out_of_range(np.array(windows[i:i + chunk]), threshold_uv)[0]
-                               for i in range(0, len(windows), chunk)])  # [U, K]
-    keep = keep_channels[pairs[:, 0], pairs[:, 1]].numpy()  # [M]
+    keep_windows = torch.cat([reject_out_of_range(np.array(windows[i:i + chunk]), threshold_uv, dims=2)[0]
+                              for i in range(0, len(windows), chunk)])  # [U]
+    keep = keep_windows[pairs[:, 0]].numpy()  # [M]
     return Subset(dataset, np.flatnonzero(keep).tolist()), int((~keep).sum())
 
 

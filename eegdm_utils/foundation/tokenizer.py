@@ -17,7 +17,7 @@ Here windows are in store units (x1e4 of volts: one unit is 100 uV, ``UNIT_UV``)
 
 Missing channels are NaN in the store: tokenizing NaN is an error, never a silent bin.
 
-Shape letters: N sequences (channel windows), L samples, S sequence length (L + 2 and padding).
+Shape letters: N sequences (channel windows), L samples, S sequence length (with [CLS], [SEP] and padding).
 """
 
 from __future__ import annotations
@@ -149,6 +149,14 @@ def build_sequences(ids: torch.Tensor, length: int | None = None) -> tuple[torch
     seq = torch.full((N, S), PAD_ID, dtype=torch.long, device=ids.device)  # [N, S]
     seq[:, 0], seq[:, 1:L + 1], seq[:, L + 1] = CLS_ID, ids, SEP_ID
     return seq, (seq != PAD_ID).long()
+
+
+def embedding_sequences(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The release's input when it extracts a channel's embedding (``RoformerModelWrapper.forward``):
+    [CLS] + ids without their last two + [SEP], as long as ``ids``: [N, L] -> (input_ids, attention_mask) [N, L]."""
+    if ids.shape[1] < 3:
+        raise ValueError(f"a sequence of {ids.shape[1]} ids leaves none between [CLS] and [SEP]")
+    return build_sequences(ids[:, :-2])
 
 
 def reject_out_of_range(x, threshold_uv: float = 100.0, unit_uv: float = UNIT_UV,

@@ -5,8 +5,9 @@ EEG-to-image loops. Each is AdamW; they differ in their numbers and in the shape
 - ``constant``: the peak ``lr`` throughout (EEGDM's pretraining);
 - ``one_cycle``: torch's OneCycleLR with ``warmup`` as its ``pct_start`` (EEGDM's fine-tuning; its
   defaults: a cosine warm-up from lr/25 and a cosine decay to lr/25e4, beta1 cycled between 0.85 and 0.95);
-- ``linear``: ``ceil(warmup * steps)`` steps of linear warm-up from 0, then a linear decay to 0 (as
-  transformers' ``get_linear_schedule_with_warmup``; EEGFoundation's pretraining);
+- ``linear``: ``ceil(warmup * steps)`` steps of linear warm-up from 0, then a linear decay to ``final_lr``
+  times the peak (with 0: transformers' ``get_linear_schedule_with_warmup``; with 0.02: composer's
+  ``LinearWithWarmupScheduler(alpha_f=0.02)``, EEGFoundation's pretraining);
 - ``cosine``: the same warm-up counted from the first step (1/w, 2/w, ... 1), then a half cosine to 0
   (the EEG-to-image loops).
 """
@@ -30,12 +31,15 @@ class OptimSettings:
     grad_clip: float = 0.0  # the largest gradient norm; 0: not clipped
     schedule: str = "constant"  # one of SCHEDULES
     warmup: float = 0.0  # the share of the steps spent warming up (one_cycle: its pct_start, below 1)
+    final_lr: float = 0.0  # linear: the lr reached at the last step, as a share of the peak
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}")
         if self.warmup < 0:
             raise ValueError(f"warmup is a share of the steps (>= 0), not {self.warmup}")
+        if not 0 <= self.final_lr <= 1:
+            raise ValueError(f"final_lr is a share of the peak lr in [0, 1], not {self.final_lr}")
         self.betas = tuple(self.betas)  # a list from a checkpoint's hparams compares equal to the tuple
 
     def warmup_steps(self, total_steps: int) -> int:
@@ -74,15 +78,17 @@ def lr_schedule(optimizer: torch.optim.Optimizer, settings: OptimSettings,
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings.lr, pct_start=settings.warmup,
                                                    total_steps=total_steps)
     warmup = settings.warmup_steps(total_steps)
-    shape = linear_factor if settings.schedule == "linear" else cosine_factor
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: shape(step, total_steps, warmup))
+    if settings.schedule == "linear":
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: linear_factor(step, total_steps, warmup, settings.final_lr))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_factor(step, total_steps, warmup))
 
 
-def linear_factor(step: int, steps: int, warmup: int) -> float:
-    """The share of the peak lr at ``step`` of the ``linear`` schedule."""
+def linear_factor(step: int, steps: int, warmup: int, final: float = 0.0) -> float:
+    """The share of the peak lr at ``step`` of the ``linear`` schedule (``final`` at ``steps``)."""
     if step < warmup:
         return step / max(1, warmup)
-    return max(0.0, (steps - step) / max(1, steps - warmup))
+    return 1.0 - (1.0 - final) * min(1.0, (step - warmup) / max(1, steps - warmup))
 
 
 def cosine_factor(step: int, steps: int, warmup: int) -> float:
