@@ -40,9 +40,10 @@ run: setup
 	$(BIN)/python tools/run.py $(PARAMS) $(RUN_DIR) --plan run --seeds $(SEEDS)
 	$(BIN)/python tools/results.py $(RUN_DIR) $(if $(filter params/default.yaml,$(PARAMS)),--publish,)
 
-# The paper configuration, dry: params/paper.yaml on the CPU with only the data size and the step counts made small
-# (tools/run.py PAPER_DRY), every notebook once at the paper's model and batch sizes, then the paper's parameter
-# counts checked. What a user with a GPU and TUEV runs first (runs/paper_dry).
+# The paper configuration, dry: params/paper.yaml on the CPU with only the data size, batch sizes, step counts and
+# seeds made small (tools/run.py PAPER_DRY), every notebook once with the paper's models, then the paper's parameter
+# counts checked. What a user with a GPU and TUEV runs first (runs/paper_dry). Slow on 2 cores: the paper's models
+# are 6-300 M parameters (notebook 20 alone runs for more than 6 minutes); no full pass has completed on one yet.
 paper-dry-run: setup
 	$(BIN)/python tools/run.py params/paper.yaml runs/paper_dry --plan paper-dry
 

@@ -58,15 +58,15 @@ def test_an_unknown_tier_is_an_error_naming_the_tiers():
         run.plan("fast", [0])
 
 
-def test_the_paper_dry_run_runs_every_notebook_and_changes_only_the_device_data_size_and_step_counts():
+def test_the_paper_dry_run_runs_every_notebook_with_the_papers_models():
     steps = run.plan("paper-dry", [0])
     assert {nb for nb, _, _ in steps} == set(NOTEBOOKS)
     assert {k for _, _, o in steps for k in o} == set(run.PAPER_DRY) | {"seed"}  # each override reaches a notebook
     paper = yaml.safe_load((REPO / "params" / "paper.yaml").read_text())
-    sizes = {"d_model", "d_state", "n_layer", "d_cond", "lft_tokens", "lft_heads", "lft_final_blocks", "fm_hidden",
-             "fm_layers", "fm_heads", "fm_intermediate", "e2i_encoder_dim", "e2i_encoder_depth", "pretrain_batch_size",
-             "lft_batch_size", "fm_batch_size", "e2i_batch", "mu_law", "beta_schedule", "query", "reduction", "t"}
-    assert sizes <= set(paper) and not sizes & set(run.PAPER_DRY)  # the paper's models and batches as they are
+    models = {"d_model", "d_state", "n_layer", "d_cond", "d_cond_embed", "lft_tokens", "lft_heads", "lft_final_blocks",
+              "fm_hidden", "fm_layers", "fm_heads", "fm_intermediate", "e2i_encoder_dim", "e2i_encoder_depth", "head_width",
+              "head_heads", "patch", "stride", "mu_law", "beta_schedule", "query", "reduction", "t", "fusion"}
+    assert models <= set(paper) and not models & set(run.PAPER_DRY)  # the paper's models as they are
 
 
 def test_a_dry_run_that_builds_another_size_stops_naming_the_model(tmp_path):

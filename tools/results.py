@@ -289,9 +289,12 @@ def sweeps(run: Path) -> dict | None:
 
         frame = summary(*gather(run))
         cols = ["table", "variant", "labels", "seeds", *METRICS, "paper (100%)", "minutes"]
+        info = read(run / "ablations" / "sweep_info.json") or {}
+        source = (f" Sweep at commit `{info['commit']}` on {info['cores']} cores of {info['cpu']}, gathered "
+                  f"{info['gathered']}, {info['minutes']} minutes of notebook 60." if info else "")
         tables.append(table("`make ablations`: every variant of the paper's ablation study (notebook 60), test ×100, "
                             "mean ± population std over seeds; the paper's kappa / balanced accuracy / weighted F1 on TUEV "
-                            "beside.", cols, frame_rows(frame, cols)))
+                            "beside." + source, cols, frame_rows(frame, cols)))
         figures.append("60_ablations/agreement_with_paper.png")
     if not tables:
         return None

@@ -48,8 +48,9 @@ FULL = {"fm_seeds": [0, 1, 2, 3, 4], "variants": ["release", "fusion", "amplitud
         "routes": ["transfer", "self-supervised", "untrained", "probe", "band_power", "eegnet", "foundation"]}
 
 
-# `make paper-dry-run`: params/paper.yaml on the CPU with only the data size and the step counts made small, so that
-# every notebook runs once at the paper's model and batch sizes (what a user with a GPU and TUEV runs first)
+# `make paper-dry-run`: params/paper.yaml on the CPU with only the data size, batch sizes, step counts and number of
+# seeds made small, so that every notebook runs once with the paper's models (what a user with a GPU and TUEV runs
+# first: a shape, a device or a missing key fails here in minutes, not hours into a GPU run)
 PAPER_DRY = {
     "accelerator": "cpu", "devices": 1, "strategy": "auto", "precision": "32-true", "e2i_threads": 0,  # the CPU
     # data size
@@ -58,6 +59,11 @@ PAPER_DRY = {
     "n_folds": 2, "e2i_subjects": 1, "e2i_pretrain_subjects": 1, "e2i_repetitions": 1, "e2i_block_check_images": 40,
     "e2i_corpus_segments": 32, "e2i_probe_trials": 64, "e2i_val_images": 8, "e2i_test_images": 8,
     "e2i_grid_images": 2, "e2i_grid_samples": 1,
+    # repeats of the same fit: one seed each (every variant and route still runs once)
+    "fm_seeds": [0], "e2i_seeds": [0], "e2i_ablation_seeds": [0],
+    # batches: a few items (the paper's pretraining batch of 108 windows alone takes about 17 GB on a CPU)
+    "pretrain_batch_size": 4, "lft_batch_size": 8, "fm_batch_size": 4, "head_batch_size": 4, "batch_windows": 2,
+    "e2i_pretrain_batch": 8, "e2i_head_batch": 8, "e2i_batch": 8,
     # step counts
     "pretrain_epochs": 0, "pretrain_steps": 2, "val_every": 1, "ckpt_every": 2, "finetune_epochs": 1,
     "warmup_epochs": 0, "noise_epochs": 1, "fm_pretrain_steps": 2, "ssl_steps": 2, "ddim_steps": 2,

@@ -207,7 +207,8 @@ def train_foundation(out_dir: str | Path, train_set: Dataset, val_set: Dataset |
                                  save_top_k=0)
     trainer = make_trainer(scale or ScaleConfig(), out / "logs", "foundation", max_steps=config.max_steps,
                            callbacks=[checkpoint, *callbacks], gradient_clip_val=config.optim.grad_clip or None, check_val_every_n_epoch=None,
-                           val_check_interval=val_every if has_val else None, log_every_n_steps=log_every,
+                           val_check_interval=val_every if has_val else None,
+                           log_every_n_steps=max(1, min(log_every, config.max_steps)),  # a row even in a short run
                            limit_val_batches=None if has_val else 0)
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if last.exists() else None)
     tmp = out / ".foundation.ckpt.tmp"

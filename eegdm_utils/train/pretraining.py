@@ -157,7 +157,9 @@ def train_ssmdp(run_dir: str | Path, store, config: PretrainConfig, scale=None, 
         val_set = PretrainDataset(store, "val", mu_law=config.mu_law, max_samples=max_val_samples, seed=config.seed)
         val_loader = DataLoader(val_set, batch_size=config.batch_size, shuffle=False, num_workers=0)
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, every_n_train_steps=ckpt_every, save_top_k=0)
+    # a log row every 10 steps, and at least one in a run shorter than that
     trainer = make_trainer(scale, out / "logs", "ssmdp", max_steps=config.max_steps, callbacks=[checkpoint],
+                           log_every_n_steps=max(1, min(10, config.max_steps)),
                            gradient_clip_val=config.optim.grad_clip or None, check_val_every_n_epoch=None,
                            val_check_interval=val_every if val_loader is not None else None,
                            limit_val_batches=None if val_loader is not None else 0)
