@@ -55,6 +55,7 @@ FIGURES = {
     "85_eeg_to_image/reconstructions.png": "Test stimuli and reconstructions from single EEG trials, per method, beside the shuffled-EEG control.",
     "85_eeg_to_image/metrics.png": "Each method's bar against the pale hatched bar of its shuffled-EEG control and the dashed chance line: only a gap beyond the error bars is information from the EEG.",
     "85_eeg_to_image/dreamdiffusion_learning_curve.png": "DreamDiffusion's validation loss with and without the EEG context over fine-tuning: the EEG tokens add nothing the generator uses.",
+    "60_ablations/agreement_with_paper.png": "Each ablation's change of test kappa from the full model, ours against the paper's: agreement would put the points on the dashed line, in the paper's order (Spearman's rho in the title).",
     "90_foundation_baseline/tokens.png": "Min-max tokens keep a channel's shape and lose its amplitude; amplitude tokens keep both within their range.",
     "90_foundation_baseline/comparison.png": "EEGFoundation's rows beside EEGDM and the baselines on test kappa.",
     "95_real_eeg/eegmat_per_subject.png": "Real EEG, rest vs mental arithmetic: accuracy per test subject; the spread between subjects dominates.",
@@ -286,12 +287,15 @@ def sweeps(run: Path) -> dict | None:
                                 "caches, seed 0.", ["backbone", "labels", *scores], frame_rows(frame, ["backbone", "labels", *scores], scores)))
     if (run / "ablations" / "results.csv").exists():
         from eegdm_utils.eval.ablation_report import gather, summary
+        from eegdm_utils.eval.ablations import VARIANTS
 
         frame = summary(*gather(run))
         cols = ["table", "variant", "labels", "seeds", *METRICS, "paper (100%)", "minutes"]
         info = read(run / "ablations" / "sweep_info.json") or {}
         source = (f" Sweep at commit `{info['commit']}` on {info['cores']} cores of {info['cpu']}, gathered "
                   f"{info['gathered']}, {info['minutes']} minutes of notebook 60." if info else "")
+        absent = [v for v in VARIANTS if v not in set(frame["variant"])]
+        source += f" Not run in this sweep: {', '.join(f'`{v}`' for v in absent)}." if absent else ""
         tables.append(table("`make ablations`: every variant of the paper's ablation study (notebook 60), test ×100, "
                             "mean ± population std over seeds; the paper's kappa / balanced accuracy / weighted F1 on TUEV "
                             "beside." + source, cols, frame_rows(frame, cols)))
@@ -342,7 +346,8 @@ def collect(run_dir: str | Path) -> dict:
         raise SystemExit(f"{run}: no notebook metrics to report")
     params = yaml.safe_load((REPO / info["params"]).read_text()) if (REPO / info["params"]).exists() else {}
     figures_dir = (REPO / "notebooks" / params.get("figures_dir", f"../{run}/figures")).resolve()
-    timings = read(run / "timings.json") or {}
+    # the tier's own notebooks; a sweep's notebooks (ablations/nb/...) are timed under their folder, not the run
+    timings = {k: v for k, v in (read(run / "timings.json") or {}).items() if "/" not in k}
     since = started_at(info)
     for s in sections:  # only the figures this run made (decided here, so that rendering reads no file)
         s["figures"] = [f for f in s["figures"] if (figures_dir / f).exists()

@@ -114,7 +114,8 @@ def plot_table(results: pd.DataFrame, table: str, refs: dict, fig_dir: Path) -> 
             if (method, fraction) in refs:
                 ax.axhline(refs[(method, fraction)], color=color, ls=ls, lw=1.2, label=method)
         ax.axhline(0, color="k", lw=0.8, label="chance (kappa 0)")
-        ax.set_xticks(range(len(variants)), [PAPER_NAMES.get(v, v.replace("_", " ")) for v in variants], rotation=40,
+        names = ["full model" if v == "full" else PAPER_NAMES.get(v, v.replace("_", " ") + " (ours)") for v in variants]
+        ax.set_xticks(range(len(variants)), names, rotation=40,
                       ha="right", fontsize=7)
         ax.set_title(f"{fraction:.0%} of the labels", fontsize=9)
     axes[0, 0].set_ylabel("test Cohen's kappa (x100)")
