@@ -86,25 +86,23 @@ def plan(name: str, seeds: list[int]) -> list[tuple[str, str, dict]]:
     """The steps of a tier: (notebook, output name under RUN_DIR, overrides). Each notebook reads what
     the ones before it wrote to RUN_DIR."""
     head = [(nb, nb, {}) for nb in ("10_data_prep", "20_pretrain_ssmdp", "30_cache_latents")]
+    seeds = [0] if name == "paper-dry" else seeds
     sweep = [("40_finetune_lft", f"40_finetune_lft_seed{s}", {"seed": s}) for s in seeds]
     if name == "demo":
         return head + sweep + [(nb, nb, {}) for nb in ("45_controls", "50_report")]
-    if name == "paper-dry":
-        steps = head + [("40_finetune_lft", "40_finetune_lft_seed0", {"seed": 0})] + [
-            (nb, nb, {}) for nb in ("45_controls", "90_foundation_baseline", "50_report", "60_ablations", "70_generation",
-                                    "80_eeg_encoder_pretrain", "85_eeg_to_image", "95_real_eeg")]
-        return [(nb, out, {**{k: v for k, v in PAPER_DRY.items() if k in declared_parameters(NOTEBOOKS / f"{nb}.ipynb")},
-                           **o}) for nb, out, o in steps]
-    if name in ("run", "full"):
+    tail = ["45_controls", "90_foundation_baseline", "50_report", "70_generation", "80_eeg_encoder_pretrain",
+            "85_eeg_to_image", "95_real_eeg"]
+    if name == "paper-dry":  # notebook 60 too, once (its default variant)
+        tail, extra = tail[:3] + ["60_ablations"] + tail[3:], PAPER_DRY
+    elif name in ("run", "full"):
         extra = FULL if name == "full" else {}
-        tail = ["45_controls", "90_foundation_baseline", "50_report", "70_generation", "80_eeg_encoder_pretrain",
-                "85_eeg_to_image", "95_real_eeg"]
-        steps = head + sweep + [(nb, nb, {}) for nb in tail]
-        if name == "full":
-            steps.append(("95_real_eeg", "95_real_eeg_chbmit", CHBMIT))
-        return [(nb, out, {**{k: v for k, v in extra.items() if k in declared_parameters(NOTEBOOKS / f"{nb}.ipynb")},
-                           **o}) for nb, out, o in steps]
-    raise SystemExit(f"unknown plan {name!r}: expected demo, run, full or paper-dry")
+    else:
+        raise SystemExit(f"unknown plan {name!r}: expected demo, run, full or paper-dry")
+    steps = head + sweep + [(nb, nb, {}) for nb in tail]
+    if name == "full":
+        steps.append(("95_real_eeg", "95_real_eeg_chbmit", CHBMIT))
+    return [(nb, out, {**{k: v for k, v in extra.items() if k in declared_parameters(NOTEBOOKS / f"{nb}.ipynb")},
+                       **o}) for nb, out, o in steps]
 
 
 def paper_sizes(run_dir: Path) -> dict:
