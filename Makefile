@@ -14,7 +14,7 @@ SEEDS ?= 0 1 2
 # only the keys the notebook declares reach it; a -p it does not declare is an error)
 notebook = $(BIN)/python tools/run.py $(PARAMS) $(RUN_DIR) --notebook $(1) --out $(2) $(3)
 
-.PHONY: setup demo run full paper-dry-run test sweep notebooks clean compute-curve compute-step backbone-curve reference-recipe ablations \
+.PHONY: setup demo run full paper-dry-run test sweep notebooks clean compute-curve compute-step backbone-curve reference-recipe ablations choices scale-curves \
 	mutation
 
 setup: $(STAMP)
@@ -94,15 +94,40 @@ reference-recipe: setup
 	@d=$(RUN_DIR)/recipe; mkdir -p $$d; for f in store cache cache_untrained pretrain; do ln -sfn ../$$f $$d/$$f; done
 	@$(MAKE) --no-print-directory compute-step-lft PARAMS=$(PARAMS) RUN_DIR=$(RUN_DIR)/recipe UNTRAINED=True LFT_ARGS="$(REFERENCE_LFT)"
 
+# Design choices decided on validation (after `make run`): the LFT's channel embedding (notebook 40 per seed and
+# candidate, all labels, into RUN_DIR/choices/channel_embed_<name>), and in RUN_DIR/choices/e2i the
+# stage-A mask ratio (notebook 80's probes) and the third EEG-to-image method (notebook 85's validation
+# scores); tools/choices.py compares them with PARAMS (no test score enters)
+CHOICE_SEEDS ?= $(SEEDS)
+choices: setup
+	@for e in none channel mirror; do for s in $(CHOICE_SEEDS); do \
+		$(call notebook,40_finetune_lft,choices/nb/channel_embed_$${e}_seed$$s,-p seed $$s -p channel_embed $$e \
+			-p out_folder choices/channel_embed_$$e -p train_baseline False -p untrained_control False \
+			-p label_fractions "[1.0]") || exit 1; done; done
+	@d=$(RUN_DIR)/choices/e2i; mkdir -p $$d; ln -sfn ../../store $$d/store; f=$$(cd $$d && pwd)/figures; \
+		$(BIN)/python tools/run.py $(PARAMS) $$d --notebook 80_eeg_encoder_pretrain -p e2i_mask_ablations "[0.25, 0.5]" \
+			-p figures_dir $$f && \
+		$(BIN)/python tools/run.py $(PARAMS) $$d --notebook 85_eeg_to_image -p e2i_both True -p figures_dir $$f
+	$(BIN)/python tools/choices.py $(RUN_DIR) $(PARAMS)
+
+# Label- and pretraining-data scaling curves (after `make run`: its backbone, cache and settings): a larger
+# simulated corpus from the same generator, one fixed test set, into RUN_DIR/scale/ (a fit that exists is
+# skipped: a stopped sweep resumes); SCALE_ARGS changes the points, e.g. "--labelled 22 88 --seeds 0 1"
+SCALE_ARGS ?=
+scale-curves: setup
+	$(BIN)/python tools/scale_curves.py $(RUN_DIR) $(PARAMS) --figures $(FIGURES_DIR) $(SCALE_ARGS)
+
 # Ablations (after `make run`: notebooks 10-45 have run in RUN_DIR): notebook 60 for every variant and
 # seed, each into RUN_DIR/ablations/nb/<variant>_seed<N>.ipynb, then one table and the figures.
-ABLATIONS ?= full no_mulaw linear_schedule noise_injection epoch_matched step1 step2 step3 filter_std gate_mean filter_mean \
-	pool_100 first_half second_half first_quarter second_quarter third_quarter fourth_quarter \
-	no_fusion mean_fusion rate_190 rate_180
+# the paper's variants first, ours after; seed by seed over every variant, so that a sweep stopped early
+# leaves each variant with as many seeds as the others (RESULTS.md names what it did not reach)
+ABLATIONS ?= full first_half second_half first_quarter second_quarter third_quarter fourth_quarter mean_fusion \
+	rate_190 rate_180 step1 step2 step3 filter_std gate_mean filter_mean no_mulaw linear_schedule no_fusion \
+	noise_injection epoch_matched pool_100 pool_1000 every_other
 ABLATION_SEEDS := $(if $(filter command line environment,$(origin SEEDS)),$(SEEDS),0 1 2)
 ablations: setup
 	@mkdir -p $(RUN_DIR)/ablations/nb
-	@for v in $(ABLATIONS); do for s in $(ABLATION_SEEDS); do \
+	@for s in $(ABLATION_SEEDS); do for v in $(ABLATIONS); do \
 		$(call notebook,60_ablations,ablations/nb/$${v}_seed$$s,-p variant $$v -p seed $$s) || exit 1; done; done
 	$(BIN)/python tools/ablations.py $(RUN_DIR) $(FIGURES_DIR)
 

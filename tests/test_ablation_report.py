@@ -5,14 +5,18 @@ import numpy as np
 import pytest
 
 from eegdm_utils.core.files import atomic_write_json
-from eegdm_utils.eval.ablation_report import gather, paper_agreement, plot_agreement, plot_table, summary
+from sklearn.metrics import cohen_kappa_score
+
+from eegdm_utils.eval.ablation_report import (difference_intervals, gather, paper_agreement, plot_agreement,
+                                              plot_table, summary)
 from eegdm_utils.eval.ablations import VARIANTS
 from eegdm_utils.eval.paper import PAPER_ABLATIONS, PAPER_NAMES, PAPER_RESULTS
 
 
-def _write(run_dir, variant, seed, kappa, seconds=10.0):
+def _write(run_dir, variant, seed, kappa, seconds=10.0, predictions=None):
     rows = [{"variant": variant, "table": VARIANTS[variant].table, "seed": seed, "label_fraction": f,
-             "kappa": kappa, "balanced_accuracy": kappa / 2, "weighted_f1": kappa, "val_kappa": kappa, "epochs": 3}
+             "kappa": kappa, "balanced_accuracy": kappa / 2, "weighted_f1": kappa, "val_kappa": kappa, "epochs": 3,
+             **({} if predictions is None else {"line_predictions": list(map(int, predictions))})}
             for f in (1.0, 0.1)]
     atomic_write_json(run_dir / "ablations" / variant / f"seed_{seed}.json",
                       {"variant": variant, "table": VARIANTS[variant].table, "seed": seed, "rows": rows,
@@ -77,3 +81,52 @@ def test_every_variant_of_the_paper_has_its_row_and_only_ours_have_none():
     assert {v for v, spec in VARIANTS.items() if not spec.ours} == set(PAPER_NAMES)
     assert set(PAPER_NAMES.values()) - {"EEGDM (paper)"} == set(PAPER_ABLATIONS)  # every row of Tables II-VI, VIII
     assert len(PAPER_ABLATIONS) == 19
+
+
+def test_difference_intervals_bootstrap_the_change_from_the_full_model_over_test_subjects(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 240)
+    subjects = np.repeat([f"s{i}" for i in range(8)], 30)
+    atomic_write_json(tmp_path / "controls" / "metrics.json",  # notebook 45's record of the test lines
+                      {"test_lines": {"label": labels.tolist(), "subject": subjects.tolist()}})
+    full = np.where(rng.random(240) < 0.8, labels, (labels + 1) % 3)  # right on about 80% of the lines
+    worse = np.where(rng.random(240) < 0.4, labels, (labels + 1) % 3)
+    for seed in (0, 1):
+        _write(tmp_path, "full", seed, 0.7, predictions=full)
+        _write(tmp_path, "no_fusion", seed, 0.2, predictions=worse)
+        _write(tmp_path, "mean_fusion", seed, 0.7, predictions=full)  # the full model's predictions exactly
+    _write(tmp_path, "rate_190", 0, 0.5)  # a seed file without predictions: no interval
+    table = difference_intervals(tmp_path).set_index(["variant", "label_fraction"])
+    assert set(table.index) == {(v, f) for v in ("no_fusion", "mean_fusion") for f in (1.0, 0.1)}
+    expected = 100 * (cohen_kappa_score(labels, worse) - cohen_kappa_score(labels, full))
+    row = table.loc[("no_fusion", 1.0)]
+    assert row["difference"] == pytest.approx(expected) and row["low"] <= expected <= row["high"]
+    assert row["high"] < 0 and row["below"]
+    same = table.loc[("mean_fusion", 1.0)]
+    assert same["difference"] == same["low"] == same["high"] == 0 and not same["below"]
+    agreement = paper_agreement(gather(tmp_path)[0], difference_intervals(tmp_path))[0].set_index("variant")
+    assert agreement.loc["no_fusion", "high"] == pytest.approx(row["high"])
+    assert np.isnan(agreement.loc["rate_190", "low"])
+    summary_table = summary(*gather(tmp_path), difference_intervals(tmp_path)).set_index(["variant", "labels"])
+    assert summary_table.loc[("no_fusion", "100%"), "Δ kappa vs full [95% CI]"].startswith(f"{expected:+.1f} [")
+    assert summary_table.loc[("rate_190", "100%"), "Δ kappa vs full [95% CI]"] == ""
+
+
+def test_difference_intervals_need_the_record_of_the_test_lines(tmp_path):
+    _write(tmp_path, "full", 0, 0.7, predictions=[0, 1, 2])
+    _write(tmp_path, "no_fusion", 0, 0.2, predictions=[0, 0, 0])
+    assert difference_intervals(tmp_path).empty  # no controls/metrics.json: no labels, no subjects
+    atomic_write_json(tmp_path / "controls" / "metrics.json", {"test_lines": {"label": [0, 1], "subject": ["a", "b"]}})
+    with pytest.raises(ValueError, match="not of one store"):
+        difference_intervals(tmp_path)
+
+
+def test_make_ablations_runs_every_variant_once_the_papers_first():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "Makefile").read_text()
+    listed = re.search(r"^ABLATIONS \?=(.*?)\n(?=\S)", text, re.S | re.M).group(1).replace("\\", " ").split()
+    assert sorted(listed) == sorted(VARIANTS) and len(listed) == len(set(listed))
+    ours = [VARIANTS[v].ours for v in listed]
+    assert ours == sorted(ours)  # every paper variant before the first of ours

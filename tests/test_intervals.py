@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, cohen_kappa_score
 
-from eegdm_utils.eval.intervals import cohen_kappa, subject_bootstrap
+from eegdm_utils.eval.intervals import cohen_kappa, subject_bootstrap, subject_interval
 
 K = 4
 
@@ -91,3 +91,17 @@ def test_mismatched_shapes_and_unknown_metrics_are_named():
         subject_bootstrap(y, a, b, subjects[1:], K)
     with pytest.raises(ValueError, match="metric 'f1'"):
         subject_bootstrap(y, a, b, subjects, K, metric="f1")
+
+
+def test_one_methods_interval_equals_its_bootstrap_written_out_line_by_line():
+    y, a, _, subjects = corpus(seed=4)
+    result = subject_interval(y, a, subjects, K, n_boot=200, seed=7, level=0.9)
+    names, index = np.unique(subjects, return_inverse=True)
+    scores = []
+    for draw in np.random.default_rng(7).integers(0, len(names), size=(200, len(names))):
+        lines = np.concatenate([np.flatnonzero(index == s) for s in draw])
+        scores.append(np.mean([cohen_kappa_score(y[lines], p[lines]) for p in a]))
+    assert result["value"] == pytest.approx(np.mean([cohen_kappa_score(y, p) for p in a]))
+    assert (result["low"], result["high"]) == tuple(pytest.approx(v) for v in np.percentile(scores, [5, 95]))
+    perfect = subject_interval(y, y, subjects, K, n_boot=50)
+    assert perfect["value"] == perfect["low"] == perfect["high"] == 1.0

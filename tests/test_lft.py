@@ -112,12 +112,16 @@ def test_pools_have_their_own_tokens_and_blocks_are_shared_across_pools():
     assert len(model.fusion_blocks) == 3  # one per backbone layer, shared by the 5 pools
 
 
-def test_no_weight_decay_on_tokens_biases_and_norms():
+def test_weight_decay_spares_fusion_tokens_biases_and_1d_weights_but_not_positions_as_the_reference():
+    # the reference's conf/finetune/base.yaml: no_wd [decoder.cls_token, decoder.ap_cls_token] and
+    # bias_1dim_no_wd: its positional embeddings (pos_embed, p_pos_embed) are decayed
     model = LatentFusionTransformer(SMALL)
     decay, no_decay = no_decay_groups(model, 0.05)
     names = {id(p): n for n, p in model.named_parameters()}
-    assert all(p.ndim >= 2 and "token" not in names[id(p)] and "position" not in names[id(p)] for p in decay["params"])
-    assert any("fusion_tokens" == names[id(p)] for p in no_decay["params"])
+    decayed = {names[id(p)] for p in decay["params"]}
+    assert "position" in decayed and "head.weight" in decayed
+    assert "fusion_tokens" not in decayed and "head.bias" not in decayed
+    assert not any(n.endswith("bias") or "norm" in n for n in decayed)
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
 
 

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -11,6 +13,22 @@ TINY_MODEL = SSMDPConfig(d_model=8, d_state=4, n_layer=2, d_cond=16, d_cond_embe
 def _config(steps: int) -> PretrainConfig:
     return PretrainConfig(model=TINY_MODEL, batch_size=4, max_steps=steps, optim=OptimSettings(lr=1e-3, grad_clip=1.0),
                           ema_after=2, ema_every=2)
+
+
+def test_a_run_extended_to_more_steps_ends_where_the_longer_run_ends(tiny_store, tmp_path):
+    straight, _ = train_ssmdp(tmp_path / "straight", tiny_store, _config(8), val_every=5, ckpt_every=4, max_val_samples=16)
+    train_ssmdp(tmp_path / "extended", tiny_store, _config(4), val_every=5, ckpt_every=4, max_val_samples=16)
+    with pytest.raises(ValueError, match="max_steps"):  # without extend, other steps are other settings
+        train_ssmdp(tmp_path / "extended", tiny_store, _config(8), val_every=5, ckpt_every=4, max_val_samples=16)
+    extended, _ = train_ssmdp(tmp_path / "extended", tiny_store, _config(8), val_every=5, ckpt_every=4,
+                              max_val_samples=16, extend=True)
+    assert (extended.start_step, extended.global_step) == (4, 8)
+    a, b = straight.state_dict(), extended.state_dict()
+    assert all(torch.equal(a[name], b[name]) for name in a)
+    one_cycle = replace(_config(10), optim=replace(_config(10).optim, schedule="one_cycle"))
+    with pytest.raises(ValueError, match="other settings"):  # a schedule that depends on the length: not extendable
+        train_ssmdp(tmp_path / "extended", tiny_store, one_cycle, val_every=5, ckpt_every=4, max_val_samples=16,
+                    extend=True)
 
 
 def test_resumed_run_ends_with_the_same_weights(tiny_store, tmp_path):

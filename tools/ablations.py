@@ -18,9 +18,19 @@ from pathlib import Path
 
 from eegdm_utils.core.files import atomic_write_json
 from eegdm_utils.eval import figures
-from eegdm_utils.eval.ablation_report import gather, paper_agreement, plot_agreement, plot_table, references, summary
+from eegdm_utils.eval.ablation_report import (difference_intervals, gather, paper_agreement, plot_agreement, plot_table,
+                                             references, summary)
 from eegdm_utils.eval.ablations import VARIANTS
 from run import run_info  # tools/run.py, beside this script
+
+
+def agreement_sentence(agreement, rho: float) -> str:
+    """How many of the paper's variants fall below our full model (the whole interval over test subjects
+    under zero), against the paper's count, and Spearman's rho: one sentence from the numbers."""
+    assessed = agreement.dropna(subset=["high"])
+    return (f"{int((assessed['high'] < 0).sum())} of {len(assessed)} with an interval below the full model (the "
+            f"whole 95% interval over test subjects under zero; paper: {int((agreement['paper'] < 0).sum())} of "
+            f"{len(agreement)} below); Spearman's rho of the changes {rho:.2f}")
 
 
 def main(run_dir: str, figures_dir: str = "figures") -> None:
@@ -33,19 +43,20 @@ def main(run_dir: str, figures_dir: str = "figures") -> None:
         "commit": info["commit"], "dirty": info["dirty"], "cpu": info["cpu"], "cores": info["cores"],
         "gathered": info["started"], "minutes": round(sum(seconds.values()) / 60, 1),
         "variants": int(results["variant"].nunique()), "seeds": sorted(int(s) for s in results["seed"].unique())})
-    table = summary(results, seconds)
+    intervals = difference_intervals(run_dir)
+    table = summary(results, seconds, intervals)
     print(table.to_string(index=False))
     refs = references(run_dir)
     if refs:
         print("reference rows (test kappa x100): " + "; ".join(f"{m} {f:.0%}: {k:.1f}" for (m, f), k in refs.items()))
-    agreement, rho = paper_agreement(results) if "full" in set(results["variant"]) else (None, None)
+    agreement, rho = paper_agreement(results, intervals) if "full" in set(results["variant"]) else (None, None)
     if agreement is not None and len(agreement):
-        print("\nchange of test kappa from the full model, all labels (x100): ours (seed std) | paper")
+        print("\nchange of test kappa from the full model, all labels (x100): ours (seed std) [95% interval over "
+              "test subjects] | paper")
         for _, r in agreement.iterrows():
-            print(f"  {r['variant']:16s} {r['ours']:+6.1f} ({r['seed std']:.1f}) | {r['paper']:+6.1f}")
-        below = int((-agreement["ours"] > agreement["seed std"]).sum())
-        print(f"  {below} of {len(agreement)} below the full model by more than the seed std (paper: "
-              f"{int((agreement['paper'] < 0).sum())} of {len(agreement)} below); Spearman's rho of the changes {rho:.2f}")
+            print(f"  {r['variant']:16s} {r['ours']:+6.1f} ({r['seed std']:.1f}) [{r['low']:+.1f}, {r['high']:+.1f}] "
+                  f"| {r['paper']:+6.1f}")
+        print("  " + agreement_sentence(agreement, rho))
     print(f"total {sum(seconds.values()) / 60:.1f} minutes of notebook 60; wrote {run_dir / 'ablations' / 'results.csv'}")
     figures.style()
     fig_dir = Path(figures_dir) / "60_ablations"

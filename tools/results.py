@@ -55,6 +55,8 @@ FIGURES = {
     "85_eeg_to_image/reconstructions.png": "Test stimuli and reconstructions from single EEG trials, per method, beside the shuffled-EEG control.",
     "85_eeg_to_image/metrics.png": "Each method's bar against the pale hatched bar of its shuffled-EEG control and the dashed chance line: only a gap beyond the error bars is information from the EEG.",
     "85_eeg_to_image/dreamdiffusion_learning_curve.png": "DreamDiffusion's validation loss with and without the EEG context over fine-tuning: the EEG tokens add nothing the generator uses.",
+    "scale_curves/labelled_data.png": "Each method's test metrics against the labelled training windows, the backbone fixed: where the LFT's line meets the probe's or crosses band powers beyond the bars is the answer to whether its gap is a small-data effect.",
+    "scale_curves/unlabelled_data.png": "The LFT and the probe of its cache against the subjects the backbone was pretrained on (never labelled), one line per step count, beside the untrained control and band powers of the same labelled subjects.",
     "60_ablations/agreement_with_paper.png": "Each ablation's change of test kappa from the full model, ours against the paper's: agreement would put the points on the dashed line, in the paper's order (Spearman's rho in the title).",
     "90_foundation_baseline/tokens.png": "Min-max tokens keep a channel's shape and lose its amplitude; amplitude tokens keep both within their range.",
     "90_foundation_baseline/comparison.png": "EEGFoundation's rows beside EEGDM and the baselines on test kappa.",
@@ -66,6 +68,8 @@ SWEEPS = {
     "compute": "make compute-curve (more or less pretraining)",
     "backbone": "make backbone-curve (other backbone sizes)",
     "recipe": "make reference-recipe (the reference's LFT settings)",
+    "choices/choices.json": "make choices (design choices decided on validation)",
+    "scale/summary.json": "make scale-curves (label- and pretraining-data scaling curves)",
 }
 
 
@@ -120,12 +124,32 @@ def classification(run: Path) -> dict | None:
                             "the larger seed std; fewer than 3 seeds: not assessed.",
                             ["labels", "claim", "difference (seed std)", "95% interval", "holds"],
                             [[c.labels, c.claim, c.measured, c.interval, c.holds] for c in checks.itertuples()]))
+        findings = findings_sentence(checks, subjects)
     tables.append(table("The paper's TUEV numbers (real recordings, full-size models) for scale, not for comparison: "
                         "the simulated corpus is not TUEV.", ["method (paper, TUEV)", *METRIC_NAMES.values()],
                         [[name, *(f"{v:.2f}" for v in values)] for name, values in PAPER_TUEV.items()]))
     return {"title": "Classification: EEGDM beside its baselines and controls (notebooks 40, 45, 50, 90)",
             "tables": tables, "figures": ["50_report/eegdm_vs_baseline.png", "50_report/confusion.png"],
-            "headline": main}
+            "headline": main, **({"findings": findings} if set(REQUIRED_METHODS) <= set(results["method"]) else {})}
+
+
+def findings_sentence(checks, subjects: int, labels: str = "100%") -> str:
+    """What the claims with all labels say, from their numbers: how many hold, and each comparison whose
+    whole 95% interval lies below zero (a finding against the claim)."""
+    rows = checks[checks["labels"] == labels]
+    held = int((rows["holds"] == True).sum())  # noqa: E712 ("not assessed" is neither)
+    against = []
+    for r in rows.itertuples():
+        if not r.interval:
+            continue
+        low, high = (float(x) for x in r.interval.strip("[]").split(","))
+        if high < 0:
+            against.append(f"{r.claim} {r.measured.split(' (')[0]} {r.interval}")
+    text = (f"With all labels, {held} of {len(rows)} of notebook 50's claims hold (95% interval over the {subjects} "
+            "test subjects above zero and the difference beyond the seed std).")
+    if against:
+        text += " Against them beyond that interval: " + "; ".join(against) + "."
+    return text
 
 
 def pipeline(run: Path) -> dict | None:
@@ -286,20 +310,54 @@ def sweeps(run: Path) -> dict | None:
             tables.append(table("`make reference-recipe`: the reference's LFT settings (params/paper.yaml's) on this run's "
                                 "caches, seed 0.", ["backbone", "labels", *scores], frame_rows(frame, ["backbone", "labels", *scores], scores)))
     if (run / "ablations" / "results.csv").exists():
-        from eegdm_utils.eval.ablation_report import gather, summary
+        from ablations import agreement_sentence  # tools/ablations.py
+        from eegdm_utils.eval.ablation_report import difference_intervals, gather, paper_agreement, summary
         from eegdm_utils.eval.ablations import VARIANTS
 
-        frame = summary(*gather(run))
-        cols = ["table", "variant", "labels", "seeds", *METRICS, "paper (100%)", "minutes"]
+        results, seconds = gather(run)
+        intervals = difference_intervals(run)
+        frame = summary(results, seconds, intervals)
+        cols = ["table", "variant", "labels", "seeds", *METRICS, *(["Δ kappa vs full [95% CI]"] if len(intervals) else []),
+                "paper (100%)", "minutes"]
         info = read(run / "ablations" / "sweep_info.json") or {}
         source = (f" Sweep at commit `{info['commit']}` on {info['cores']} cores of {info['cpu']}, gathered "
                   f"{info['gathered']}, {info['minutes']} minutes of notebook 60." if info else "")
         absent = [v for v in VARIANTS if v not in set(frame["variant"])]
         source += f" Not run in this sweep: {', '.join(f'`{v}`' for v in absent)}." if absent else ""
+        if "full" in set(results["variant"]) and len(intervals):
+            source += " " + agreement_sentence(*paper_agreement(results, intervals)) + "."
         tables.append(table("`make ablations`: every variant of the paper's ablation study (notebook 60), test ×100, "
                             "mean ± population std over seeds; the paper's kappa / balanced accuracy / weighted F1 on TUEV "
                             "beside." + source, cols, frame_rows(frame, cols)))
         figures.append("60_ablations/agreement_with_paper.png")
+    scale = read(run / "scale" / "summary.json")
+    if scale:
+        rows = [[r["curve"], (f"{r['labelled']} labelled subjects" if "labelled" in r else
+                              f"{r['unlabelled']} unlabelled subjects, {r['steps']} steps" if "steps" in r else
+                              "reference (22 labelled)"),
+                 r["method"], f"{r['fraction']:.0%}", r["seeds"] or "fit once", f"{r['train_windows']:,}",
+                 f"{r['kappa']:.1f} ± {r['kappa_std']:.1f} [{r['kappa_low']:.1f}, {r['kappa_high']:.1f}]",
+                 f"{r['balanced_accuracy']:.1f} ± {r['balanced_accuracy_std']:.1f} "
+                 f"[{r['balanced_accuracy_low']:.1f}, {r['balanced_accuracy_high']:.1f}]",
+                 f"{r['weighted_f1']:.1f} ± {r['weighted_f1_std']:.1f}", f"{r['minutes']:.1f}"] for r in scale["rows"]]
+        tables.append(table(f"`make scale-curves`: test metrics ×100 on {scale['test_subjects']} simulated evaluation "
+                            "subjects, mean ± population std over seeds [95% interval over test subjects]. Sweep at "
+                            f"commit `{scale['commit']}` on {scale['cores']} cores of {scale['cpu']}, gathered "
+                            f"{scale['gathered']}: {scale['minutes']} minutes of fits (each row's minutes: its seeds together), "
+                            "and the shared steps: " + "; ".join(f"{k} {v} min" for k, v in scale["shared_minutes"].items())
+                            + ". " + " ".join(scale["conclusions"]),
+                            ["curve", "point", "method", "labels", "seeds", "training windows", "kappa",
+                             "balanced accuracy", "weighted F1", "minutes"], rows))
+        figures += ["scale_curves/labelled_data.png", "scale_curves/unlabelled_data.png"]
+    choices = read(run / "choices" / "choices.json")
+    if choices:
+        rows = [[f"`{name}`", d["notebook"], d["criterion"],
+                 ", ".join(f"{k}: {v['score']:.3f}" + (f" ± {v['std']:.3f}" if "std" in v else "") for k, v in d["candidates"].items()),
+                 d["chosen"], d["in_params"] + ("" if d["agrees"] else " (differs)")] for name, d in choices.items()]
+        tables.append(table("`make choices`: design choices decided on validation (no test score enters); each "
+                            "candidate's validation score, the one validation picks and the parameter file's value.",
+                            ["parameter", "notebook", "criterion", "candidates (validation)", "chosen", "parameter file"],
+                            rows))
     if not tables:
         return None
     return {"title": "Sweeps after `make run` (docs/sweeps.md)", "tables": tables, "figures": figures}
@@ -386,10 +444,10 @@ def render(results: dict, figure_prefix: str) -> str:
     if run["tier"] in ("run", "full"):
         out += [f"- `{what}`: not run on this code; its numbers are reported once it has run into this run folder"
                 for what in results["sweeps_not_run"]]
-    out += ["- Intervals over test subjects for every table: only the classification claims carry one (a paired "
-            "bootstrap over the test subjects); elsewhere the ± is over seeds (or folds) only, and with a handful of "
-            "test subjects the subject-to-subject spread is the larger term, so a margin inside a few stds is not a "
-            "finding.", ""]
+    out += ["- Intervals over test subjects for every table: the classification claims and each ablation's change "
+            "from the full model carry one (a paired bootstrap over the test subjects); elsewhere the ± is over seeds "
+            "(or folds) only, and with a handful of test subjects the subject-to-subject spread is the larger term, "
+            "so a margin inside a few stds is not a finding.", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -442,8 +500,9 @@ def headline(results: dict) -> str:
     t = dict(s["headline"])
     t["rows"] = [r for r in t["rows"] if r[1] == "100%"]
     run = results["run"]
+    findings = f" {s['findings']}" if s.get("findings") else ""
     return "\n".join([HEADLINE_START, "", *markdown_table(t), "",
-                      f"{t['caption']} All training labels; `make {run['tier']}` of {run['started']} "
+                      f"{t['caption']}{findings} All training labels; `make {run['tier']}` of {run['started']} "
                       f"({sum(run['timings'].values()) / 60:.0f} minutes), commit `{run['commit']}`, {run['cores']} cores of "
                       f"{run['cpu']}. Every table: [RESULTS.md](RESULTS.md).", "", BLOCK_END])
 

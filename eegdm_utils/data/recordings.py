@@ -217,14 +217,19 @@ def collect_edf_folder(
     return specs, class_names
 
 
+def choose_validation(subjects, fraction: float = 0.2, seed: int = 4523) -> list[str]:
+    """The reference's rule for the validation subjects: ``fraction`` of the sorted ``subjects`` drawn
+    with ``np.random.seed(seed)``'s ``choice`` without replacement (sorted first, since the reference's
+    ``set`` order is not reproducible across runs)."""
+    subjects = sorted(set(subjects))
+    n_val = int(len(subjects) * fraction)
+    return sorted(np.random.RandomState(seed).choice(subjects, size=n_val, replace=False).tolist()) if n_val else []
+
+
 def assign_validation(specs: list[RecordingSpec], fraction: float = 0.2, seed: int = 4523) -> list[str]:
     """Move ``fraction`` of the training subjects to validation, as the reference does
-    (``np.random.seed(4523)``; ``choice`` without replacement). Subjects are sorted
-    first, since the reference's ``set`` order is not reproducible across runs."""
-    train_subjects = sorted({s.subject for s in specs if s.split == "train"})
-    rng = np.random.RandomState(seed)
-    n_val = int(len(train_subjects) * fraction)
-    val = sorted(rng.choice(train_subjects, size=n_val, replace=False).tolist()) if n_val else []
+    (:func:`choose_validation`)."""
+    val = choose_validation([s.subject for s in specs if s.split == "train"], fraction, seed)
     for spec in specs:
         if spec.split == "train" and spec.subject in val:
             spec.split = "val"

@@ -58,6 +58,29 @@ def _resampled_confusions(y_true: np.ndarray, y_pred: np.ndarray, counts: np.nda
     return (counts @ one_hot).reshape(len(counts), n_classes, n_classes)
 
 
+def _subject_counts(subjects, n_lines: int, n_boot: int, seed: int) -> tuple[np.ndarray, int]:
+    """How often each test line counts in the test set itself (row 0: once) and in each of ``n_boot``
+    resamples of the subjects with replacement [1 + R, N], and the number of subjects."""
+    subjects = np.asarray(subjects)
+    if len(subjects) != n_lines:
+        raise ValueError(f"subjects has {len(subjects)} entries, y_true {n_lines}")
+    names, subject_of_line = np.unique(subjects, return_inverse=True)
+    rng = np.random.default_rng(seed)
+    drawn = rng.integers(0, len(names), size=(n_boot, len(names)))  # [R, subjects drawn]
+    times = np.stack([np.bincount(row, minlength=len(names)) for row in drawn])  # [R, subjects]: times drawn
+    return np.vstack([np.ones(len(names)), times])[:, subject_of_line], len(names)
+
+
+def _seed_mean_scores(y_true: np.ndarray, pred: np.ndarray, counts: np.ndarray, n_classes: int, metric: str,
+                      name: str) -> np.ndarray:
+    """The metric of predictions [S, N] on every row of ``counts`` [1 + R, N], averaged over seeds."""
+    if metric not in METRICS:
+        raise ValueError(f"metric {metric!r}: expected one of {sorted(METRICS)}")
+    if pred.shape[1] != len(y_true):
+        raise ValueError(f"{name} has {pred.shape[1]} lines per seed, y_true {len(y_true)}")
+    return np.mean([METRICS[metric](_resampled_confusions(y_true, p, counts, n_classes)) for p in pred], axis=0)
+
+
 def subject_bootstrap(y_true, pred_a, pred_b, subjects, n_classes: int, metric: str = "kappa", n_boot: int = 2000,
                       seed: int = 0, level: float = 0.95) -> dict:
     """The difference ``metric(A) - metric(B)`` on the test lines and its percentile interval over
@@ -67,31 +90,31 @@ def subject_bootstrap(y_true, pred_a, pred_b, subjects, n_classes: int, metric: 
     averaged over seeds per resample; the two may have different numbers of seeds); ``subjects``
     [N] the subject of each line. Returns ``difference`` (on the test set as it is), ``low``,
     ``high``, ``level``, ``n_subjects`` and ``n_boot``."""
-    if metric not in METRICS:
-        raise ValueError(f"metric {metric!r}: expected one of {sorted(METRICS)}")
     y_true = np.asarray(y_true)
     pred_a, pred_b = np.atleast_2d(pred_a), np.atleast_2d(pred_b)
-    subjects = np.asarray(subjects)
-    for name, pred in (("pred_a", pred_a), ("pred_b", pred_b)):
-        if pred.shape[1] != len(y_true):
-            raise ValueError(f"{name} has {pred.shape[1]} lines per seed, y_true {len(y_true)}")
-    if len(subjects) != len(y_true):
-        raise ValueError(f"subjects has {len(subjects)} entries, y_true {len(y_true)}")
-    names, subject_of_line = np.unique(subjects, return_inverse=True)
-    rng = np.random.default_rng(seed)
-    drawn = rng.integers(0, len(names), size=(n_boot, len(names)))  # [R, subjects drawn]
-    times = np.stack([np.bincount(row, minlength=len(names)) for row in drawn])  # [R, subjects]: times drawn
-    counts = np.vstack([np.ones(len(names)), times])[:, subject_of_line]  # [1 + R, N]; row 0: the test set itself
-    score = METRICS[metric]
-
-    def mean_over_seeds(pred: np.ndarray) -> np.ndarray:
-        return np.mean([score(_resampled_confusions(y_true, p, counts, n_classes)) for p in pred], axis=0)
-
-    difference = mean_over_seeds(pred_a) - mean_over_seeds(pred_b)  # [1 + R]
+    if metric not in METRICS:
+        raise ValueError(f"metric {metric!r}: expected one of {sorted(METRICS)}")
+    counts, n_subjects = _subject_counts(subjects, len(y_true), n_boot, seed)
+    difference = (_seed_mean_scores(y_true, pred_a, counts, n_classes, metric, "pred_a")
+                  - _seed_mean_scores(y_true, pred_b, counts, n_classes, metric, "pred_b"))  # [1 + R]
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(difference[1:], [tail, 100 - tail])
     return {"difference": float(difference[0]), "low": float(low), "high": float(high), "level": level,
-            "n_subjects": int(len(names)), "n_boot": int(n_boot)}
+            "n_subjects": n_subjects, "n_boot": int(n_boot)}
+
+
+def subject_interval(y_true, pred, subjects, n_classes: int, metric: str = "kappa", n_boot: int = 2000,
+                     seed: int = 0, level: float = 0.95) -> dict:
+    """One method's ``metric`` on the test lines (mean over the seeds of ``pred`` [N] or [S, N]) and its
+    percentile interval over ``n_boot`` resamples of the test subjects: ``value``, ``low``, ``high``,
+    ``level``, ``n_subjects``, ``n_boot``."""
+    y_true = np.asarray(y_true)
+    counts, n_subjects = _subject_counts(subjects, len(y_true), n_boot, seed)
+    scores = _seed_mean_scores(y_true, np.atleast_2d(pred), counts, n_classes, metric, "pred")
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(scores[1:], [tail, 100 - tail])
+    return {"value": float(scores[0]), "low": float(low), "high": float(high), "level": level,
+            "n_subjects": n_subjects, "n_boot": int(n_boot)}
 
 
 def line_subjects(store, split: str = "test") -> np.ndarray:

@@ -247,13 +247,15 @@ def hemisphere_index() -> torch.Tensor:
     return torch.tensor([1 - int(a[-1]) % 2 for a, _ in TCP_PAIRS])
 
 
-def no_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """AdamW groups: no weight decay on tokens, positional embeddings, biases and 1-D weights."""
+def no_decay_groups(model: nn.Module, weight_decay: float, exempt: tuple[str, ...] = ("fusion_tokens",)) -> list[dict]:
+    """AdamW groups as the reference's ``bias_1dim_no_wd`` with its ``no_wd`` list: no weight decay on
+    the parameters named in ``exempt`` (the LFT's fusion tokens, the reference's ``cls_token``), on
+    biases and on 1-D weights; every other weight, the positional embedding included, is decayed."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        if p.ndim < 2 or name.endswith("bias") or "token" in name or "position" in name:
+        if p.ndim < 2 or name.endswith("bias") or name.rsplit(".", 1)[-1] in exempt:
             no_decay.append(p)
         else:
             decay.append(p)

@@ -2,7 +2,7 @@
 baseline on raw windows) with one Lightning module.
 
 As in EEGDM's fine-tuning (:func:`finetune_optim`): cross-entropy with label smoothing 0.1; AdamW
-(weight decay 0.05, betas 0.9/0.98, no decay on tokens, biases and 1-D weights); OneCycle (peak lr
+(weight decay 0.05, betas 0.9/0.98, no decay on the fusion tokens, biases and 1-D weights); OneCycle (peak lr
 5e-4, 10% warm-up) stepped per batch; gradient clipping at 3; an EMA of the weights that is
 validated and tested; early stopping on validation kappa (patience 3, only after a
 warm-up of 20 epochs); the best-kappa checkpoint is the result.

@@ -118,14 +118,16 @@ def load_denoiser(path: str | Path, use_ema: bool = True, map_location="cpu") ->
 
 
 def train_ssmdp(run_dir: str | Path, store, config: PretrainConfig, scale=None, val_every: int = 100,
-                ckpt_every: int = 200, max_val_samples: int = 512, folder: str = "pretrain"):
+                ckpt_every: int = 200, max_val_samples: int = 512, folder: str = "pretrain", extend: bool = False):
     """Train (or resume) SSMDP on the store's pretrain product; returns the module
     (``module.start_step``: the step this call resumed from).
 
     Checkpoints go to ``run_dir/<folder>/checkpoints`` (``last.ckpt`` every ``ckpt_every``
     steps, so an interrupted run resumes); the final one to ``run_dir/<folder>/ssmdp.ckpt``;
     the loss log to ``run_dir/<folder>/logs``. A checkpoint made with another config is
-    an error naming the settings that differ.
+    an error naming the settings that differ; with ``extend``, one that differs only in having
+    fewer ``max_steps`` is continued to ``config.max_steps`` (constant learning rate only: it then
+    ends where a run of that many steps from the start ends).
     """
     import os
 
@@ -143,7 +145,7 @@ def train_ssmdp(run_dir: str | Path, store, config: PretrainConfig, scale=None, 
     if last.exists():
         ckpt = torch.load(last, map_location="cpu", weights_only=False)
         saved, start_step = ckpt["hyper_parameters"]["config"], int(ckpt["global_step"])
-        if saved != wanted:
+        if saved != wanted and not (extend and _extends(saved, wanted)):
             raise ValueError(f"{last}: was trained with other settings ({', '.join(differences(saved, wanted))} "
                              f"differ); use another run_dir or delete {ckpt_dir}")
     L.seed_everything(config.seed, verbose=False)
@@ -169,6 +171,14 @@ def train_ssmdp(run_dir: str | Path, store, config: PretrainConfig, scale=None, 
     trainer.save_checkpoint(tmp)
     os.replace(tmp, final)
     return module, trainer
+
+
+def _extends(saved: dict, wanted: dict) -> bool:
+    """Whether ``wanted`` is ``saved`` with more steps at a constant learning rate."""
+    def rest(c):
+        return {k: v for k, v in c.items() if k != "max_steps"}
+    return (rest(saved) == rest(wanted) and saved["max_steps"] <= wanted["max_steps"]
+            and wanted["optim"]["schedule"] == "constant")
 
 
 def untrained_denoiser(pretrain_config):

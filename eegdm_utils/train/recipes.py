@@ -1,6 +1,6 @@
 """The fine-tuning recipes of the classification notebooks, written once: the LFT on a latent cache and
 EEGNet on raw windows, each fitted with :func:`eegdm_utils.train.finetuning.fit_classifier` (AdamW without
-decay on tokens, biases and 1-D weights, OneCycle, EMA, early stopping on validation kappa) and
+decay on the fusion tokens, biases and 1-D weights, OneCycle, EMA, early stopping on validation kappa) and
 returned as its EMA model. Notebooks 40, 60 and 95 use them (60's uncached noise-injection variant through
 :func:`fit_network`, in :func:`eegdm_utils.eval.ablations.fit_uncached_lft`); the caller seeds before
 calling, so that the initial weights depend on the seed alone."""
@@ -18,7 +18,7 @@ from .finetuning import FinetuneConfig, fit_classifier
 
 
 def fit_network(net, train_set, val_set, finetune: FinetuneConfig, folder: str | Path, n_classes: int, scale):
-    """Fit ``net`` with the recipe (no decay on tokens, biases and 1-D weights) and return (EMA model in
+    """Fit ``net`` with the recipe (no decay on the fusion tokens, biases and 1-D weights) and return (EMA model in
     eval mode, epochs run, best validation kappa)."""
     module, epochs, best = fit_classifier(net, train_set, val_set, finetune, no_decay_groups(net, finetune.optim.weight_decay),
                                           folder, n_classes, scale)
