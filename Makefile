@@ -105,7 +105,7 @@ choices: setup
 			-p out_folder choices/channel_embed_$$e -p train_baseline False -p untrained_control False \
 			-p label_fractions "[1.0]") || exit 1; done; done
 	@d=$(RUN_DIR)/choices/e2i; mkdir -p $$d; ln -sfn ../../store $$d/store; f=$$(cd $$d && pwd)/figures; \
-		$(BIN)/python tools/run.py $(PARAMS) $$d --notebook 80_eeg_encoder_pretrain -p e2i_mask_ablations "[0.25, 0.5]" \
+		$(BIN)/python tools/run.py $(PARAMS) $$d --notebook 80_eeg_encoder_pretrain -p e2i_mask_ratio 0.75 -p e2i_mask_ablations "[0.25, 0.5]" \
 			-p figures_dir $$f && \
 		$(BIN)/python tools/run.py $(PARAMS) $$d --notebook 85_eeg_to_image -p e2i_both True -p figures_dir $$f
 	$(BIN)/python tools/choices.py $(RUN_DIR) $(PARAMS)

@@ -33,17 +33,18 @@ def test_each_choice_goes_to_the_best_validation_score_whatever_the_test_says(tm
             "both": {"val_top1_10way": {"scale 1.0, T 0.5": 0.15, "scale 3.0, T 0.5": 0.12}}}}})
     decided = choices.main(str(tmp_path))
     embed = decided["channel_embed"]
-    assert embed["chosen"] == "channel" and not embed["agrees"] and embed["in_params"] == "none"
+    assert embed["chosen"] == "channel" and not embed["agrees"] and embed["in_params"] == "mirror"
     assert embed["candidates"]["channel"]["score"] == pytest.approx(0.61)  # mean over the two seeds
     assert embed["candidates"]["channel"]["std"] == pytest.approx(0.01) and embed["candidates"]["none"]["seeds"] == 2
     mask = decided["e2i_mask_ratio"]
     assert mask["chosen"] == "0.75" and mask["agrees"] and set(mask["candidates"]) == {"0.75", "0.25", "0.5"}
     both = decided["e2i_both"]  # structure-guided's best validation setting (0.16) beats both's (0.15)
     assert both["chosen"] == "false" and both["agrees"]
-    assert read_json(tmp_path / "choices" / "choices.json") == decided
+    written = read_json(tmp_path / "choices" / "choices.json")
+    assert written["choices"] == decided and written["params"] == "params/default.yaml" and written["commit"]
     section = results.sweeps(tmp_path)
     text = "\n".join(" | ".join(r) for t in section["tables"] for r in t["rows"])
-    assert "none (differs)" in text and "channel: 0.610 ± 0.010" in text
+    assert "mirror (differs)" in text and "channel: 0.610 ± 0.010" in text
 
 
 def test_a_missing_candidate_leaves_that_choice_out_and_nothing_found_is_an_error(tmp_path):

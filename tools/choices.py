@@ -24,6 +24,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tools"))
 
 from eegdm_utils.core.files import atomic_write_json, read_json  # noqa: E402
 from eegdm_utils.eval.report import EEGDM  # noqa: E402
@@ -92,7 +93,12 @@ def main(run_dir: str, params_path: str = "params/default.yaml") -> dict:
         d = decided["e2i_mask_ratio"]
         d["in_params"] = f"{float(params['e2i_mask_ratio']):g}"
         d["agrees"] = float(d["chosen"]) == float(params["e2i_mask_ratio"])
-    atomic_write_json(run_dir / "choices" / "choices.json", decided)
+    from run import run_info  # tools/run.py, beside this script
+
+    info = run_info("", "choices")
+    atomic_write_json(run_dir / "choices" / "choices.json", {
+        "choices": decided, "commit": info["commit"], "cpu": info["cpu"], "cores": info["cores"],
+        "gathered": info["started"], "params": params_path})
     for name, d in decided.items():
         scores = ", ".join(f"{k} {v['score']:.3f}" for k, v in d["candidates"].items())
         verdict = "agrees" if d["agrees"] else f"DISAGREES (it has {d['in_params']})"

@@ -351,11 +351,13 @@ def sweeps(run: Path) -> dict | None:
         figures += ["scale_curves/labelled_data.png", "scale_curves/unlabelled_data.png"]
     choices = read(run / "choices" / "choices.json")
     if choices:
+        source = (f" Candidates fitted at commit `{choices['commit']}` on {choices['cores']} cores of {choices['cpu']}, "
+                  f"gathered {choices['gathered']}; compared with `{choices['params']}`.")
         rows = [[f"`{name}`", d["notebook"], d["criterion"],
                  ", ".join(f"{k}: {v['score']:.3f}" + (f" ± {v['std']:.3f}" if "std" in v else "") for k, v in d["candidates"].items()),
-                 d["chosen"], d["in_params"] + ("" if d["agrees"] else " (differs)")] for name, d in choices.items()]
+                 d["chosen"], d["in_params"] + ("" if d["agrees"] else " (differs)")] for name, d in choices["choices"].items()]
         tables.append(table("`make choices`: design choices decided on validation (no test score enters); each "
-                            "candidate's validation score, the one validation picks and the parameter file's value.",
+                            "candidate's validation score, the one validation picks and the parameter file's value." + source,
                             ["parameter", "notebook", "criterion", "candidates (validation)", "chosen", "parameter file"],
                             rows))
     if not tables:
@@ -375,7 +377,7 @@ TRIMMED = ("`make full` adds: seeds 3 and 4 of notebook 40 (the report is over s
            "pretrained on each fold's training subjects, beside the transfer backbone) and its run on the CHB-MIT "
            "excerpt (one patient, seizure vs not, split in time); notebook 85's DreamDiffusion learning curve "
            "(validation), its zero-shot section (digits 8 and 9 never seen by the EEG side) and its mask-ratio "
-           "ablation (0.5).")
+           "ablation (0.5 and 0.75).")
 
 
 def started_at(info: dict) -> float | None:

@@ -43,7 +43,7 @@ CHBMIT = {"real_root": "../data/real/chbmit", "real_labels": "../data/real/chbmi
 
 # what `make full` adds to params/default.yaml: the sections `make run` leaves out to save time (RESULTS.md names them)
 FULL = {"fm_seeds": [0, 1, 2, 3, 4], "variants": ["release", "fusion", "amplitude", "no_embedding"],
-        "e2i_mask_ablations": [0.5], "e2i_unseen_classes": [8, 9], "e2i_curve_steps": [0, 80, 160, 320],
+        "e2i_mask_ablations": [0.5, 0.75], "e2i_unseen_classes": [8, 9], "e2i_curve_steps": [0, 80, 160, 320],
         "diagnose_variants": True,
         "routes": ["transfer", "self-supervised", "untrained", "probe", "band_power", "eegnet", "foundation"]}
 
