@@ -31,7 +31,9 @@ def test_each_choice_goes_to_the_best_validation_score_whatever_the_test_says(tm
         "eeg_to_image": {"selected_on_validation": {
             "structure-guided": {"val_top1_10way": {"scale 1.0, T 0.5": 0.10, "scale 3.0, T 0.5": 0.16}},
             "both": {"val_top1_10way": {"scale 1.0, T 0.5": 0.15, "scale 3.0, T 0.5": 0.12}}}}})
-    decided = choices.main(str(tmp_path))
+    params = tmp_path / "params.yaml"
+    params.write_text("channel_embed: mirror\ne2i_mask_ratio: 0.75\ne2i_both: false\n")
+    decided = choices.main(str(tmp_path), str(params))
     embed = decided["channel_embed"]
     assert embed["chosen"] == "channel" and not embed["agrees"] and embed["in_params"] == "mirror"
     assert embed["candidates"]["channel"]["score"] == pytest.approx(0.61)  # mean over the two seeds
@@ -41,7 +43,7 @@ def test_each_choice_goes_to_the_best_validation_score_whatever_the_test_says(tm
     both = decided["e2i_both"]  # structure-guided's best validation setting (0.16) beats both's (0.15)
     assert both["chosen"] == "false" and both["agrees"]
     written = read_json(tmp_path / "choices" / "choices.json")
-    assert written["choices"] == decided and written["params"] == "params/default.yaml" and written["commit"]
+    assert written["choices"] == decided and written["params"] == str(params) and written["commit"]
     section = results.sweeps(tmp_path)
     text = "\n".join(" | ".join(r) for t in section["tables"] for r in t["rows"])
     assert "mirror (differs)" in text and "channel: 0.610 ± 0.010" in text
@@ -54,6 +56,8 @@ def test_a_missing_candidate_leaves_that_choice_out_and_nothing_found_is_an_erro
     _lft(tmp_path, "channel", 0, 0.6, 0.5)  # mirror never ran
     atomic_write_json(tmp_path / "choices" / "e2i" / "metrics.json", {"eeg_encoder_pretrain": {
         "linear_probe_val_accuracy": {"encoder, mask 0.75": 0.3, "encoder, mask 0.5": 0.4}}})
-    decided = choices.main(str(tmp_path))
+    params = tmp_path / "params.yaml"
+    params.write_text("channel_embed: none\ne2i_mask_ratio: 0.75\n")
+    decided = choices.main(str(tmp_path), str(params))
     assert set(decided) == {"e2i_mask_ratio"} and decided["e2i_mask_ratio"]["chosen"] == "0.5"
     assert not decided["e2i_mask_ratio"]["agrees"]
