@@ -26,12 +26,15 @@ import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
+from ..core.figure_output import save_figure
 from ..core.files import atomic_write_json, read_json
 from ..core.scoring import per_class_recall
 from ..data.recordings import choose_validation
 from ..data.simulate import SimulationConfig
+from .figures import method_color
 from .intervals import subject_bootstrap, subject_interval
 from .report import BAND_POWER, EEGDM, EEGNET, PROBE, PROBE_UNTRAINED, UNTRAINED
 
@@ -221,21 +224,15 @@ def conclusions(rows: list[dict], fits: list[dict], test_lines: dict, n_classes:
         return f"{d['difference']:+.1f} [{d['low']:+.1f}, {d['high']:+.1f}]", where
 
     labelled = sorted({r["labelled"] for r in rows if r["curve"] == "labelled"})
-    for other, text in ((PROBE, "the linear probe of its cache"), (BAND_POWER, "band powers")):
+    for method, other, text in ((EEGDM, PROBE, "LFT minus the linear probe of its cache"),
+                                (EEGDM, BAND_POWER, "LFT minus band powers"), (EEGNET, BAND_POWER, "EEGNet minus band powers")):
         parts = []
         for n in labelled:
-            v = verdict(diff(("labelled", f"L{n}", EEGDM, 1.0), ("labelled", f"L{n}", other, 1.0)))
+            v = verdict(diff(("labelled", f"L{n}", method, 1.0), ("labelled", f"L{n}", other, 1.0)))
             if v:
                 parts.append(f"{n} subjects {v[0]} ({v[1]})")
         if parts:
-            out.append(f"LFT minus {text}, test kappa x100 [95% interval over test subjects]: " + "; ".join(parts) + ".")
-    parts = []
-    for n in labelled:
-        v = verdict(diff(("labelled", f"L{n}", EEGNET, 1.0), ("labelled", f"L{n}", BAND_POWER, 1.0)))
-        if v:
-            parts.append(f"{n} subjects {v[0]} ({v[1]})")
-    if parts:
-        out.append("EEGNet minus band powers: " + "; ".join(parts) + ".")
+            out.append(f"{text}, test kappa x100 [95% interval over test subjects]: " + "; ".join(parts) + ".")
     trend = _trend(rows, EEGDM, BAND_POWER, tuev_factor)
     if trend is not None:
         slope, at_tuev, smallest = trend
@@ -295,11 +292,6 @@ def plot_curves(rows: list[dict], fig_dir: Path) -> list[Path]:
     and the LFT and probe against unlabelled pretraining subjects, one line per step count, per label
     fraction, with the untrained control and band powers of the same labelled subjects. Chance and the
     band-power line on every panel; error bars: 95% intervals over test subjects."""
-    import matplotlib.pyplot as plt
-
-    from ..core.figure_output import save_figure
-    from .figures import method_color
-
     chance = {"kappa": 0.0, "balanced_accuracy": 100.0 / len(rows[0]["recall"]) if rows else 0.0}
     names = {"kappa": "test Cohen's kappa (x100)", "balanced_accuracy": "test balanced accuracy (%)"}
     paths = []
