@@ -15,7 +15,7 @@ and the folders above it), and no module imports the package inside a function:
   (``OptimSettings``), the Lightning trainer, SSMDP pretraining, fine-tuning with early stopping,
   the recipes of the notebooks (``fit_lft``, ``fit_eegnet``), the latent cache.
 - ``eval``: what the notebooks report: baselines and controls, the report and its claims,
-  subject-level intervals, the paper's numbers (``paper``), ablations, real-EEG scoring,
+  subject-level intervals, the paper's numbers (``paper``), ablations, scaling curves, real-EEG scoring,
   generation metrics, figures.
 - ``foundation``: the EEGFoundation baseline (tokens, RoFormer, masked-token pretraining, its
   classifier), built on ``data``, ``models`` and ``train``.

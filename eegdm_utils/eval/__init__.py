@@ -1,2 +1,2 @@
 """What the notebooks report: baselines and controls, the report and its claims, subject-level
-intervals, the paper's numbers, ablations, real-EEG scoring, generation metrics and figures."""
+intervals, the paper's numbers, ablations, scaling curves, real-EEG scoring, generation metrics and figures."""
