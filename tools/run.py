@@ -53,8 +53,10 @@ FULL = {"fm_seeds": [0, 1, 2, 3, 4], "variants": ["release", "fusion", "amplitud
 # first: a shape, a device or a missing key fails here in minutes, not hours into a GPU run)
 PAPER_DRY = {
     "accelerator": "cpu", "devices": 1, "strategy": "auto", "precision": "32-true", "e2i_threads": 0,  # the CPU
-    # data size
-    "sim_train_subjects": 5, "sim_eval_subjects": 2, "sim_record_seconds": 20, "probe_windows": 8,
+    # data size (each window through the paper's backbone and EEGFoundation's 87 M-parameter encoder costs seconds on
+    # a CPU: few windows, and 200-sample sequences for the encoder instead of the whole window)
+    "sim_train_subjects": 5, "sim_eval_subjects": 1, "sim_record_seconds": 10, "probe_windows": 8,
+    "sequence_samples": 200,
     "fm_val_sequences": 8, "n_recordings": 2, "real_subjects": ["Subject00", "Subject01", "Subject02", "Subject03"],
     "n_folds": 2, "e2i_subjects": 1, "e2i_pretrain_subjects": 1, "e2i_repetitions": 1, "e2i_block_check_images": 40,
     "e2i_corpus_segments": 32, "e2i_probe_trials": 64, "e2i_val_images": 8, "e2i_test_images": 8,
