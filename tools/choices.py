@@ -96,9 +96,11 @@ def main(run_dir: str, params_path: str = "params/default.yaml") -> dict:
     from run import run_info  # tools/run.py, beside this script
 
     info = run_info("", "choices")
+    cache = run_dir / "cache" / "meta.json"  # the backbone the LFT candidates were fitted on
+    backbone = read_json(cache)["settings"]["backbone_sha256"] if cache.exists() else None
     atomic_write_json(run_dir / "choices" / "choices.json", {
         "choices": decided, "commit": info["commit"], "cpu": info["cpu"], "cores": info["cores"],
-        "gathered": info["started"], "params": params_path})
+        "gathered": info["started"], "params": params_path, "backbone_sha256": backbone})
     for name, d in decided.items():
         scores = ", ".join(f"{k} {v['score']:.3f}" for k, v in d["candidates"].items())
         verdict = "agrees" if d["agrees"] else f"DISAGREES (it has {d['in_params']})"

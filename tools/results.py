@@ -51,7 +51,7 @@ FIGURES = {
     "70_generation/generated_vs_real.png": "Generated 22-channel EEG beside real recordings on one µV scale.",
     "70_generation/psd_by_group.png": "Spectra of generated and real EEG per channel group: the trained model follows the real shape, the untrained one does not.",
     "80_eeg_encoder_pretrain/block_design_pitfall.png": "A block-design recording decodes the class from a slow drift alone; leave-block-out evaluation exposes it.",
-    "80_eeg_encoder_pretrain/masked_reconstruction.png": "Stage A: a validation trial with 75% of its tokens hidden, and the encoder's reconstruction.",
+    "80_eeg_encoder_pretrain/masked_reconstruction.png": "Stage A: a validation trial with the run's share of its tokens hidden (e2i_mask_ratio), and the encoder's reconstruction.",
     "85_eeg_to_image/reconstructions.png": "Test stimuli and reconstructions from single EEG trials, per method, beside the shuffled-EEG control.",
     "85_eeg_to_image/metrics.png": "Each method's bar against the pale hatched bar of its shuffled-EEG control and the dashed chance line: only a gap beyond the error bars is information from the EEG.",
     "85_eeg_to_image/dreamdiffusion_learning_curve.png": "DreamDiffusion's validation loss with and without the EEG context over fine-tuning: the EEG tokens add nothing the generator uses.",
@@ -133,20 +133,18 @@ def classification(run: Path) -> dict | None:
             "headline": main, **({"findings": findings} if set(REQUIRED_METHODS) <= set(results["method"]) else {})}
 
 
-def findings_sentence(checks, subjects: int, labels: str = "100%") -> str:
-    """What the claims with all labels say, from their numbers: how many hold, and each comparison whose
-    whole 95% interval lies below zero (a finding against the claim)."""
-    rows = checks[checks["labels"] == labels]
-    held = int((rows["holds"] == True).sum())  # noqa: E712 ("not assessed" is neither)
-    against = []
-    for r in rows.itertuples():
-        if not r.interval:
-            continue
-        low, high = (float(x) for x in r.interval.strip("[]").split(","))
-        if high < 0:
-            against.append(f"{r.claim} {r.measured.split(' (')[0]} {r.interval}")
-    text = (f"With all labels, {held} of {len(rows)} of notebook 50's claims hold (95% interval over the {subjects} "
-            "test subjects above zero and the difference beyond the seed std).")
+def findings_sentence(checks, subjects: int) -> str:
+    """What notebook 50's claims say, from their numbers: those that hold, and each comparison whose whole
+    95% interval lies below zero (a finding against the claim), with its labels, difference and interval."""
+    held, against = [], []
+    for r in checks.itertuples():
+        item = f"{r.claim}, {r.labels} labels: {r.measured.split(' (')[0]} {r.interval}"
+        if r.holds is True:
+            held.append(item)
+        elif r.interval and float(r.interval.strip("[]").split(",")[1]) < 0:
+            against.append(item)
+    text = (f"{len(held)} of {len(checks)} of notebook 50's claims hold (95% interval over the {subjects} test subjects "
+            "above zero and the difference beyond the seed std)" + (": " + "; ".join(held) if held else "") + ".")
     if against:
         text += " Against them beyond that interval: " + "; ".join(against) + "."
     return text
@@ -351,8 +349,10 @@ def sweeps(run: Path) -> dict | None:
         figures += ["scale_curves/labelled_data.png", "scale_curves/unlabelled_data.png"]
     choices = read(run / "choices" / "choices.json")
     if choices:
-        source = (f" Candidates fitted at commit `{choices['commit']}` on {choices['cores']} cores of {choices['cpu']}, "
-                  f"gathered {choices['gathered']}; compared with `{choices['params']}`.")
+        backbone = choices.get("backbone_sha256")
+        source = ((f" The LFT candidates were fitted on this run's backbone (weights sha256 `{backbone[:12]}`)." if backbone
+                   else "") + f" Gathered at commit `{choices['commit']}` on {choices['cores']} cores of {choices['cpu']}, "
+                  f"{choices['gathered']}; compared with `{choices['params']}`.")
         rows = [[f"`{name}`", d["notebook"], d["criterion"],
                  ", ".join(f"{k}: {v['score']:.3f}" + (f" ± {v['std']:.3f}" if "std" in v else "") for k, v in d["candidates"].items()),
                  d["chosen"], d["in_params"] + ("" if d["agrees"] else " (differs)")] for name, d in choices["choices"].items()]
@@ -502,11 +502,11 @@ def headline(results: dict) -> str:
     t = dict(s["headline"])
     t["rows"] = [r for r in t["rows"] if r[1] == "100%"]
     run = results["run"]
-    findings = f" {s['findings']}" if s.get("findings") else ""
+    findings = [s["findings"], ""] if s.get("findings") else []
     return "\n".join([HEADLINE_START, "", *markdown_table(t), "",
-                      f"{t['caption']}{findings} All training labels; `make {run['tier']}` of {run['started']} "
+                      f"{t['caption']} All training labels; `make {run['tier']}` of {run['started']} "
                       f"({sum(run['timings'].values()) / 60:.0f} minutes), commit `{run['commit']}`, {run['cores']} cores of "
-                      f"{run['cpu']}. Every table: [RESULTS.md](RESULTS.md).", "", BLOCK_END])
+                      f"{run['cpu']}. Every table: [RESULTS.md](RESULTS.md).", "", *findings, BLOCK_END])
 
 
 def with_block(readme: str, block: str, start: str, end: str = BLOCK_END) -> str:
