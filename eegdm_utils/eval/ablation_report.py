@@ -191,7 +191,7 @@ def plot_agreement(table: pd.DataFrame, rho: float, fig_dir: Path) -> Path:
     fig.subplots_adjust(left=0.09, right=0.52, bottom=0.12, top=0.88)  # the key of variants on the right
     has_interval = table["low"].notna().all() and len(table)
     if has_interval:
-        yerr = np.vstack([table["ours"] - table["low"], table["high"] - table["ours"]])
+        yerr = np.clip(np.vstack([table["ours"] - table["low"], table["high"] - table["ours"]]), 0, None)
         bar = "bar: 95% interval over test subjects"
     else:
         yerr, bar = table["seed std"], "bar: seed std"
