@@ -281,3 +281,25 @@ def test_stored_test_latents_equal_the_raw_path_and_follow_the_backbone(tiny_sto
     reduced = stored_test_latents(tmp_path / "fs190.npy", net, tiny_store, config, scheduler, True, fs=190.0)
     # 950 samples in the cache's 200-sample pools: four of the five (the reference's reduce_sampling)
     assert reduced.shape == (second.shape[0], second.shape[1], 4, *second.shape[3:])
+
+
+def test_eegfoundation_is_claimed_above_its_head_alone_only_when_notebook_90_ran_and_its_interval_says_so():
+    import pandas as pd
+
+    from eegdm_utils.eval.report import FOUNDATION_METHODS, recall_table, summary_table, target_checks
+
+    claim = "EEGFoundation above its head without the embedding (kappa)"
+    results = _results([0.6] * 3, 0.4)
+    table = lambda r: summary_table(r)  # noqa: E731
+    without = target_checks(table(results), recall_table(results, ["a", "b"]), [1.0]).set_index("claim")
+    assert claim not in without.index  # notebook 90 did not run: no such claim
+    rows = [{"seed": s, "method": m, "label_fraction": 1.0, "kappa": k, "balanced_accuracy": k, "weighted_f1": k,
+             "confusion": np.eye(2, dtype=int)} for s in range(3)
+            for m, k in ((FOUNDATION_METHODS[0], 0.30 + 0.01 * s), (FOUNDATION_METHODS[3], 0.10))]
+    results = pd.concat([results, pd.DataFrame(rows)], ignore_index=True)
+    key = (FOUNDATION_METHODS[0], FOUNDATION_METHODS[3], "kappa", 1.0)
+    for interval, holds in (((5.0, 30.0), True), ((-1.0, 30.0), False)):
+        checks = target_checks(table(results), recall_table(results, ["a", "b"]), [1.0],
+                               {key: _interval(*interval)}).set_index("claim")
+        assert checks.loc[claim, "holds"] == holds
+        assert checks.loc[claim, "measured"].startswith("+21.00")  # mean 31 - 10 (x100), from the rows

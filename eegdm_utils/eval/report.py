@@ -122,7 +122,8 @@ def recall_table(results, class_names):
 # the comparisons the claims make: (method, other, metric); the first method is above the other
 COMPARISONS = (*((EEGDM, other, m) for other in (BAND_POWER, UNTRAINED, EEGNET)
                   for m in ("kappa", "balanced_accuracy")),
-               (EEGDM, PROBE, "kappa"), (PROBE, PROBE_UNTRAINED, "kappa"))
+               (EEGDM, PROBE, "kappa"), (PROBE, PROBE_UNTRAINED, "kappa"),
+               (FOUNDATION_METHODS[0], FOUNDATION_METHODS[3], "kappa"))  # EEGFoundation against its head alone
 NO_INTERVAL = "not assessed (no line predictions)"
 
 
@@ -169,7 +170,8 @@ def target_checks(table, recalls, label_fractions, intervals: dict | None = None
                   min_seeds: int = 3):
     """The claims a report must back, each decided from the numbers. A comparison (EEGDM above the
     band-power pipeline, the untrained-backbone control and EEGNet on kappa and balanced accuracy;
-    the pretrained cache's probe above the untrained one's) holds only when the subject-level
+    the pretrained cache's probe above the untrained one's; when notebook 90 has run, EEGFoundation
+    above its head without the embedding) holds only when the subject-level
     interval of the difference (``intervals``, from :func:`claim_intervals`) lies above zero and the
     difference is larger than the larger seed std of the two rows; "the LFT not below the linear probe
     on its cache" holds unless the interval lies below zero. Every class recalled at least
@@ -218,4 +220,9 @@ def target_checks(table, recalls, label_fractions, intervals: dict | None = None
                  at_least=True)
         compared(fraction, PROBE, PROBE_UNTRAINED, "kappa",
                  "pretrained cache's probe above the untrained cache's (kappa; one fit each)", min_seeds)
+        foundation, alone = FOUNDATION_METHODS[0], FOUNDATION_METHODS[3]
+        have = set(zip(table.method, table.labels))
+        if (foundation, f"{fraction:.0%}") in have and (alone, f"{fraction:.0%}") in have:  # notebook 90 ran
+            compared(fraction, foundation, alone, "kappa", "EEGFoundation above its head without the embedding (kappa)",
+                     int(row(foundation, fraction)["seeds"]))
     return pd.DataFrame(checks)
