@@ -10,7 +10,7 @@ from conftest import real_data
 from eegdm_utils.data.edf import write_edf
 from eegdm_utils.data.real_folders import chbmit_labels, fold_specs, parse_chbmit_summary, subject_folds
 from eegdm_utils.data.recordings import DataError, collect_edf_folder
-from eegdm_utils.eval.real_eeg import best_class_weighting, task_metrics
+from eegdm_utils.eval.real_eeg import best_class_weighting, route_claims, task_metrics
 
 SUMMARY = """Data Sampling Rate: 256 Hz
 *************************
@@ -242,3 +242,32 @@ def test_best_class_weighting_seeds_every_fit_so_that_it_does_not_depend_on_what
     assert np.array_equal(first, second) and np.array_equal(first, torch.rand(3).numpy()[None])
     unseeded = best_class_weighting(draw, np.array([0, 0, 1]), ["none"], 2)[0]
     assert not np.array_equal(first, unseeded)
+
+
+def _fold_rows(route, predictions_by_fold, labels_by_fold, subjects_by_fold):
+    return [{"fold": f, "route": route, "line_predictions": list(p), "line_labels": list(y), "line_subjects": list(s)}
+            for f, (p, y, s) in enumerate(zip(predictions_by_fold, labels_by_fold, subjects_by_fold))]
+
+
+def test_real_eeg_claims_pool_the_folds_and_hold_only_beyond_the_subject_interval():
+    from sklearn.metrics import balanced_accuracy_score
+
+    rng = np.random.default_rng(0)
+    subjects = [np.repeat([f"s{2 * f}", f"s{2 * f + 1}"], 20) for f in range(3)]  # 6 subjects, each tested once
+    labels = [rng.integers(0, 2, 40) for _ in range(3)]
+    right = labels  # the transfer route: right everywhere
+    coin = [rng.integers(0, 2, 40) for _ in range(3)]
+    rows = (_fold_rows("transfer", right, labels, subjects) + _fold_rows("band_power", coin, labels, subjects)
+            + _fold_rows("untrained", right, labels, subjects))
+    claims = {c["claim"]: c for c in route_claims(rows, 2, n_boot=300)}
+    beat = claims["EEGDM, transfer above band powers + logistic regression (balanced accuracy)"]
+    pooled_y, pooled_coin = np.concatenate(labels), np.concatenate(coin)
+    assert beat["difference"] == pytest.approx(100 * (1 - balanced_accuracy_score(pooled_y, pooled_coin)))
+    assert beat["holds"] is True and beat["n_subjects"] == 6
+    tie = claims["EEGDM, transfer above EEGDM, untrained backbone (balanced accuracy)"]
+    assert tie["difference"] == tie["low"] == tie["high"] == 0 and tie["holds"] is False
+    assert not any("self-supervised" in c for c in claims)  # the route did not run: no claim
+    old = [{k: v for k, v in r.items() if not k.startswith("line_")} for r in rows]  # a run before line predictions
+    assert all(c["holds"] == "not assessed" for c in route_claims(old, 2))
+    one_patient = [{**r, "line_subjects": ["chb01"] * 40} for r in rows]  # time blocks of one patient
+    assert all(c["holds"] == "not assessed" for c in route_claims(one_patient, 2))

@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO / "tools"))  # compute_curve, for the sweeps' tables
 
 from eegdm_utils.core.files import atomic_write_bytes
 from eegdm_utils.eval.paper import PAPER_TUEV
-from eegdm_utils.eval.real_eeg import fold_table
+from eegdm_utils.eval.real_eeg import fold_table, route_claims
 from eegdm_utils.eval.report import (EEGDM, FOUNDATION_METHODS, METRICS, REQUIRED_METHODS, claim_intervals,
                                      collect_control_results, collect_foundation_results, collect_seed_results,
                                      recall_table, recorded_test_lines, summary_table, target_checks)
@@ -225,6 +225,15 @@ def real_eeg(run: Path) -> dict | None:
                             f"mean ± std over folds; chance: balanced accuracy {100 / n_classes:.1f}, AUROC 50, kappa 0; "
                             "collapsed: folds where the model predicted one class for every window.",
                             ["method", "balanced accuracy", "AUROC", "kappa", "collapsed"], rows))
+        claims = route_claims(m["results"], n_classes)
+        if claims:
+            tables.append(table(f"{folder.name}: a claim holds where the 95% interval of the difference (×100; every "
+                                "fold's test windows pooled, a paired bootstrap over the test subjects) lies above zero; "
+                                "a run without line predictions, or one patient split in time, is not assessed.",
+                                ["claim", "difference", "95% interval", "holds"],
+                                [[c["claim"], "" if c["difference"] is None else f"{c['difference']:+.1f}",
+                                  "" if c["low"] is None else f"[{c['low']:+.1f}, {c['high']:+.1f}]", c["holds"]]
+                                 for c in claims]))
         figures.append(f"95_real_eeg/{folder.name}_per_subject.png")
     return {"title": "Real EEG (notebook 95, the recordings shipped in data/real)", "tables": tables, "figures": figures}
 

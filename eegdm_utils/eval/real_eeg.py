@@ -11,6 +11,7 @@ import numpy as np
 from ..core.runtime import seed_everything
 from ..core.scoring import classification_metrics
 from .controls import C_GRID, LinearReadout, line_examples
+from .intervals import subject_bootstrap
 
 
 def task_metrics(y_true: np.ndarray, scores: np.ndarray, n_classes: int) -> dict:
@@ -99,3 +100,43 @@ def fold_table(results):
         bacc=("balanced_accuracy", spread), auroc=("auroc", spread), kappa=("kappa", spread),
         collapsed=("predicted_classes", lambda v: f"{int((v == 1).sum())}/{len(v)}"),
         class_weight=("class_weight", lambda v: ", ".join(f"{k} {n}" for k, n in v.value_counts().items())))
+
+
+# the comparisons notebook 95's claims are made of: (route, route it must beat)
+REAL_CLAIMS = (("transfer", "band_power"), ("transfer", "untrained"), ("self-supervised", "untrained"),
+               ("self-supervised", "band_power"), ("foundation", "band_power"))
+
+
+def route_claims(rows: list[dict], n_classes: int, metric: str = "balanced_accuracy", min_subjects: int = 3,
+                 n_boot: int = 2000) -> list[dict]:
+    """Each comparison of :data:`REAL_CLAIMS` whose two routes ran, on the test windows of every fold pooled
+    (subject-wise folds test each subject once): the difference of ``metric`` (x100) and its 95% interval
+    from the paired bootstrap over the test subjects; ``holds`` when the whole interval is above zero. Rows
+    without line predictions (a run made before notebook 95 kept them) or with fewer than
+    ``min_subjects`` test subjects (one patient split in time) give ``holds`` "not assessed"."""
+    by_route: dict[str, list[dict]] = {}
+    for r in rows:
+        by_route.setdefault(r["route"], []).append(r)
+    out = []
+    for route, other in REAL_CLAIMS:
+        if route not in by_route or other not in by_route:
+            continue
+        text = f"{ROUTES[route].split(' (')[0]} above {ROUTES[other].split(' (')[0]} ({metric.replace('_', ' ')})"
+        pooled = {}
+        for name in (route, other):
+            folds = sorted(by_route[name], key=lambda r: r["fold"])
+            if any("line_predictions" not in r for r in folds):
+                break
+            pooled[name] = {k: np.concatenate([np.asarray(r[f"line_{k}"]) for r in folds])
+                            for k in ("predictions", "labels", "subjects")}
+        if len(pooled) < 2 or len(np.unique(pooled[route]["subjects"])) < min_subjects:
+            out.append({"claim": text, "difference": None, "low": None, "high": None, "holds": "not assessed"})
+            continue
+        a, b = pooled[route], pooled[other]
+        if not (np.array_equal(a["labels"], b["labels"]) and np.array_equal(a["subjects"], b["subjects"])):
+            raise ValueError(f"{route} and {other} were tested on different windows: not comparable")
+        r = subject_bootstrap(a["labels"], a["predictions"], b["predictions"], a["subjects"], n_classes, metric=metric,
+                              n_boot=n_boot)
+        out.append({"claim": text, "difference": 100 * r["difference"], "low": 100 * r["low"], "high": 100 * r["high"],
+                    "holds": bool(r["low"] > 0), "n_subjects": r["n_subjects"]})
+    return out
