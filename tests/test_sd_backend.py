@@ -89,3 +89,34 @@ def test_a_malformed_or_mismatched_configuration_is_named(tiny, tmp_path):
     (clip / "config.json").write_text(json.dumps({k: v for k, v in clip_config.items() if k != "projection_dim"}))
     with pytest.raises(BackendError, match="no projection_dim"):
         check_clip_folder(clip)
+
+
+def test_the_latent_image_side_round_trips_shapes_and_fits_the_small_backends_interface(tiny):
+    from eegdm_utils.e2i.generator import freeze_for_eeg_finetuning, make_controlnet, predict_noise
+    from eegdm_utils.e2i.sd_backend import decode_latents, encode_latents, sd_generator, sd_schedulers, to_sd_images
+
+    sd = load_sd(tiny[0])
+    digits = torch.rand(5, 1, 8, 8) * 2 - 1  # grey 8x8 images, as the simulated stimuli
+    x = to_sd_images(digits, sd.image_size)
+    assert x.shape == (5, 3, 16, 16) and torch.equal(x[:, 0], x[:, 2])  # grey copied to every channel
+    latents = encode_latents(sd, digits, batch=2)
+    assert latents.shape == (5, 4, 8, 8)
+    assert torch.allclose(latents, encode_latents(sd, digits, batch=5), atol=1e-5)  # the mean: no sampling noise
+    assert decode_latents(sd, latents).shape == (5, 3, 16, 16)
+    ddpm, ddim = sd_schedulers(sd)
+    assert torch.allclose(ddpm.betas, sd.scheduler.betas)  # the pretrained schedule, not a new one
+    state = torch.random.get_rng_state()
+    generator = sd_generator(sd, n_classes=10, prompt_tokens=3, seed=1)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's random state is left alone
+    assert generator.unet is sd.unet and generator.prompts.shape == (11, 3, sd.context_width)
+    assert torch.equal(generator.prompts, sd_generator(sd, 10, 3, seed=1).prompts)
+    context = generator.class_context(torch.tensor([0, 3, 9, 10, 2]))  # the last: the null prompt
+    controlnet = make_controlnet(sd.unet)
+    layout = torch.rand(5, 1, 8, 8)  # a structure map at the latent resolution
+    t = torch.tensor([1, 10, 100, 500, 900])
+    with torch.no_grad():
+        eps = predict_noise(generator.unet, ddpm.add_noise(latents, torch.randn_like(latents), t), t, context,
+                            controlnet, layout)
+    assert eps.shape == latents.shape
+    trainable = freeze_for_eeg_finetuning(sd.unet)
+    assert trainable and all(".attn2." in n or ".norm2." in n for n in trainable)

@@ -55,10 +55,12 @@ def build_unet(config: GeneratorConfig):
 class ClassTokenGenerator(nn.Module):
     """The UNet and its learned prompt table: one row of tokens per class, the last row null."""
 
-    def __init__(self, config: GeneratorConfig):
+    def __init__(self, config: GeneratorConfig, unet=None):
+        """``unet``: a pretrained UNet to use instead of building one from ``config`` (the real-scale
+        backend, :func:`eegdm_utils.e2i.sd_backend.sd_generator`)."""
         super().__init__()
         self.config = config
-        self.unet = build_unet(config)
+        self.unet = build_unet(config) if unet is None else unet
         self.prompts = nn.Parameter(0.5 * torch.randn(config.n_classes + 1, config.prompt_tokens, config.context_dim))
 
     @property

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from .generator import ClassTokenGenerator, GeneratorConfig
+
 # what each part of a Stable Diffusion folder must hold (the weights in one of the two formats)
 SD_PARTS = {"unet": "config.json", "vae": "config.json", "scheduler": "scheduler_config.json"}
 DIFFUSERS_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
@@ -169,3 +171,53 @@ def write_tiny_clip(path: str | Path, image_size: int = 16, projection_dim: int 
     CLIPImageProcessor(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
                        ).save_pretrained(root)
     return root
+
+
+# ---------------------------------------------------------------- the latent-space image side
+
+def to_sd_images(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Images [I, C, H, W] in [-1, 1] (C = 1 grey or 3 RGB) as the VAE takes them: three channels at
+    ``size`` x ``size`` (bilinear), still in [-1, 1]."""
+    if images.shape[1] not in (1, 3):
+        raise ValueError(f"images of {images.shape[1]} channels: expected 1 (grey) or 3 (RGB)")
+    x = images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return x.clamp(-1, 1)
+
+
+@torch.no_grad()
+def encode_latents(sd: StableDiffusion, images: torch.Tensor, batch: int = 16) -> torch.Tensor:
+    """The scaled VAE latents [I, 4, h, w] of images [I, C, H, W] in [-1, 1] (the posterior mean, so that a
+    cached latent is a function of its image): what the diffusion loss of every method noises."""
+    x = to_sd_images(images, sd.image_size)
+    return torch.cat([sd.vae.encode(x[i:i + batch]).latent_dist.mean * sd.latent_scale
+                      for i in range(0, len(x), batch)])
+
+
+@torch.no_grad()
+def decode_latents(sd: StableDiffusion, latents: torch.Tensor, batch: int = 16) -> torch.Tensor:
+    """Images [I, 3, H, W] in [-1, 1] of scaled latents [I, 4, h, w]."""
+    return torch.cat([sd.vae.decode(latents[i:i + batch] / sd.latent_scale).sample
+                      for i in range(0, len(latents), batch)]).clamp(-1, 1)
+
+
+def sd_schedulers(sd: StableDiffusion):
+    """(DDPM for training, DDIM for sampling) with the pretrained model's own noise schedule."""
+    from diffusers import DDIMScheduler, DDPMScheduler
+
+    ddpm = DDPMScheduler.from_config(sd.scheduler.config, prediction_type="epsilon", clip_sample=False)
+    return ddpm, DDIMScheduler.from_config(ddpm.config)
+
+
+def sd_generator(sd: StableDiffusion, n_classes: int, prompt_tokens: int = 4, seed: int = 0):
+    """The pretrained UNet with a learned table of class prompts in its context space (one row of
+    ``prompt_tokens`` tokens per class, the last row null): the class-token generator of the small
+    backend (:class:`eegdm_utils.e2i.generator.ClassTokenGenerator`) on latents, so that every method,
+    control and bound runs unchanged on it."""
+    config = GeneratorConfig(image_size=int(sd.unet.config.sample_size), image_channels=int(sd.unet.config.in_channels),
+                             context_dim=sd.context_width, n_classes=n_classes, prompt_tokens=prompt_tokens,
+                             train_timesteps=int(sd.scheduler.config.num_train_timesteps))
+    with torch.random.fork_rng(devices=[]):  # the prompt table from ``seed``, the caller's random state untouched
+        torch.manual_seed(seed)
+        return ClassTokenGenerator(config, unet=sd.unet)
