@@ -120,3 +120,17 @@ def test_the_latent_image_side_round_trips_shapes_and_fits_the_small_backends_in
     assert eps.shape == latents.shape
     trainable = freeze_for_eeg_finetuning(sd.unet)
     assert trainable and all(".attn2." in n or ".norm2." in n for n in trainable)
+
+
+def test_clip_targets_are_the_models_embeddings_of_the_images_as_pictures(tiny):
+    from eegdm_utils.e2i.sd_backend import clip_image_embeddings
+
+    model, processor = load_clip(tiny[1])
+    images = torch.rand(5, 1, 8, 8) * 2 - 1
+    embeddings = clip_image_embeddings(model, processor, images, batch=2)
+    assert embeddings.shape == (5, 16)
+    pictures = [((images[i, 0].numpy() + 1) * 127.5).round().astype(np.uint8) for i in range(5)]  # by hand
+    pixels = processor(images=[np.stack([p] * 3, axis=-1) for p in pictures], return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        assert torch.allclose(embeddings, model(pixel_values=pixels).image_embeds, atol=1e-5)
+    assert not torch.allclose(embeddings[0], embeddings[1])

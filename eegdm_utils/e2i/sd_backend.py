@@ -221,3 +221,16 @@ def sd_generator(sd: StableDiffusion, n_classes: int, prompt_tokens: int = 4, se
     with torch.random.fork_rng(devices=[]):  # the prompt table from ``seed``, the caller's random state untouched
         torch.manual_seed(seed)
         return ClassTokenGenerator(config, unet=sd.unet)
+
+
+@torch.no_grad()
+def clip_image_embeddings(model, processor, images: torch.Tensor, batch: int = 32) -> torch.Tensor:
+    """CLIP's projected image embeddings [I, E] of images [I, C, H, W] in [-1, 1] (grey or RGB), each image
+    through the processor as an 8-bit RGB picture: stage C's alignment targets at real scale."""
+    pictures = ((to_sd_images(images, images.shape[-1]) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    pictures = pictures.permute(0, 2, 3, 1).cpu().numpy()  # [I, H, W, 3]
+    out = []
+    for i in range(0, len(pictures), batch):
+        pixels = processor(images=list(pictures[i:i + batch]), return_tensors="pt")["pixel_values"]
+        out.append(model(pixel_values=pixels.to(next(model.parameters()).dtype)).image_embeds.float())
+    return torch.cat(out)
