@@ -271,3 +271,14 @@ def test_real_eeg_claims_pool_the_folds_and_hold_only_beyond_the_subject_interva
     assert all(c["holds"] == "not assessed" for c in route_claims(old, 2))
     one_patient = [{**r, "line_subjects": ["chb01"] * 40} for r in rows]  # time blocks of one patient
     assert all(c["holds"] == "not assessed" for c in route_claims(one_patient, 2))
+
+
+def test_a_fold_row_keeps_each_line_and_the_accuracy_of_each_subject():
+    from eegdm_utils.eval.real_eeg import ROUTES, fold_route_row
+
+    scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7], [0.1, 0.9]])  # predicts 0 1 0 1 1
+    labels, subjects = np.array([0, 1, 1, 1, 0]), np.array(["a", "a", "b", "b", "b"])
+    row, per_subject = fold_route_row(2, "band_power", {"C": 1.0}, {"kappa": 0.1}, 3.14159, labels, scores, subjects)
+    assert row["method"] == ROUTES["band_power"] and row["C"] == 1.0 and row["seconds"] == 3.1
+    assert row["line_predictions"] == [0, 1, 0, 1, 1] and row["line_subjects"] == list(subjects)
+    assert {s["subject"]: (s["n"], s["accuracy"]) for s in per_subject} == {"a": (2, 1.0), "b": (3, pytest.approx(1 / 3))}

@@ -140,3 +140,24 @@ def route_claims(rows: list[dict], n_classes: int, metric: str = "balanced_accur
         out.append({"claim": text, "difference": 100 * r["difference"], "low": 100 * r["low"], "high": 100 * r["high"],
                     "holds": bool(r["low"] > 0), "n_subjects": r["n_subjects"]})
     return out
+
+
+def fold_route_row(fold: int, route: str, info: dict, metrics: dict, seconds: float, labels, window_scores,
+                   subjects) -> tuple[dict, list[dict]]:
+    """One fold's result row of a route (its metrics, the choices made on validation, and each test
+    line's prediction, label and subject for :func:`route_claims`) and its accuracy per test subject."""
+    predicted = np.asarray(window_scores).argmax(1)
+    labels, subjects = np.asarray(labels), np.asarray(subjects)
+    row = {"fold": fold, "route": route, "method": ROUTES[route], **info, **metrics, "seconds": round(seconds, 1),
+           "line_predictions": predicted.tolist(), "line_labels": labels.tolist(), "line_subjects": subjects.tolist()}
+    per_subject = [{"fold": fold, "route": route, "method": ROUTES[route], "subject": subject,
+                    "n": int((subjects == subject).sum()),
+                    "accuracy": float((predicted[subjects == subject] == labels[subjects == subject]).mean())}
+                   for subject in np.unique(subjects)]
+    return row, per_subject
+
+
+def claim_lines(claims: list[dict]) -> list[str]:
+    """The claims of :func:`route_claims` as lines of text: difference [interval], holds."""
+    return [f"{c['claim']}: " + ("" if c["difference"] is None else f"{c['difference']:+.1f} [{c['low']:+.1f}, "
+                                 f"{c['high']:+.1f}] ") + f"holds: {c['holds']}" for c in claims]

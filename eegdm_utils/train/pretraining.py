@@ -13,7 +13,7 @@ Shape letters: B batch, L window length.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import lightning as L
@@ -22,7 +22,11 @@ import torch.nn.functional as F
 from ema_pytorch import EMA
 
 from ..core.identity import differences
+from ..data import dataprep
 from ..data.datasets import PretrainDataset
+from ..data.preprocess import PreprocessConfig
+from ..data.simulate import SimulationConfig
+from ..data.store import build_store
 from ..models.diffusion import DiffusionConfig, add_noise, ddpm_scheduler, velocity
 from ..models.ssmdp import SSMDP, SSMDPConfig, ssm_parameter_groups
 from .optim import OptimSettings, adamw, fold_legacy_keys
@@ -206,3 +210,16 @@ def planned_steps(epochs: int, steps: int, n_train: int, batch_size: int) -> int
     if steps > 0:
         return steps
     raise ValueError("pretrain_epochs and pretrain_steps are both 0: set one of them")
+
+
+def pretrain_on_simulated_corpus(run_dir: str | Path, config: PretrainConfig, epochs: int, steps: int, scale=None,
+                                 sim_dir: str | Path = "../data/sim_tuev", notch_freq: float = 60.0) -> Path:
+    """Train a backbone with ``config`` on the simulated corpus at its default size (store and
+    checkpoint in ``run_dir``), for ``epochs`` passes or ``steps`` steps (:func:`planned_steps`); the
+    transfer backbone of the real-EEG notebook when notebook 20's is absent. Returns the checkpoint."""
+    specs, classes, source = dataprep.recordings("", sim_dir=sim_dir, sim_config=SimulationConfig())
+    store = build_store(Path(run_dir) / "store", specs, classes, PreprocessConfig(notch_freq=notch_freq), source)
+    planned = planned_steps(epochs, steps, store.meta["n_pretrain"]["train"], config.batch_size)
+    print(f"pretraining the SSMDP on the simulated corpus ({planned} steps)")
+    train_ssmdp(run_dir, store, replace(config, max_steps=planned), scale)
+    return Path(run_dir) / "pretrain" / "ssmdp.ckpt"
