@@ -208,8 +208,9 @@ def plot_agreement(table: pd.DataFrame, rho: float, fig_dir: Path) -> Path:
     ax.plot([low, 2], [low, 2], color="gray", lw=1, ls="--", label="same change as the paper")
     ax.axhline(0, color="black", lw=1.0, label="the full model (no change)")
     ax.axvline(0, color="black", lw=1.0)
+    ax.set_xlim(table["paper"].min() - 2, 2)  # the paper's range: the points, not the diagonal, fill the axis
     ax.set_xlabel("paper (TUEV): change of test kappa (x100)", fontsize=8)
     ax.set_ylabel("ours (simulated): change of test kappa (x100)", fontsize=8)
     ax.set_title(f"Ablations against the paper, all labels\n(Spearman's rho {rho:.2f})", fontsize=9)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=6.5, loc="lower left")
     return save_figure(fig, "agreement_with_paper", fig_dir)
