@@ -10,6 +10,7 @@ import torch
 from lightning.pytorch import Callback
 from torch.utils.data import TensorDataset
 
+from eegdm_utils.data.recordings import DataError
 from eegdm_utils.foundation import tokenizer as tok
 from eegdm_utils.foundation.classifier import EmbeddedLines, fit_foundation_classifier, predict_windows
 from eegdm_utils.foundation.collator import IGNORE, MaskingCollator, MaskingConfig, mask_tokens
@@ -118,8 +119,9 @@ def test_rejection_of_out_of_range_segments():
 class _Store:
     """What ``PretrainDataset`` and ``pretrain_sets`` read of a store: windows, present, counts."""
 
-    def __init__(self, windows: np.ndarray):
-        self.arrays = {"train": windows, "val": windows[:2]}
+    def __init__(self, windows: np.ndarray, val: slice = slice(0, 2)):
+        self.path = "tiny_store"
+        self.arrays = {"train": windows, "val": windows[val]}
         self.meta = {"n_pretrain": {"train": 1, "val": 1}}
 
     def windows(self, split):
@@ -135,10 +137,12 @@ def test_pretraining_sets_leave_out_every_channel_of_a_window_that_is_out_of_ran
     windows[1, 0, 0] = -1.0  # -100 uV reaches the limit
     windows[2, 2] = np.nan  # missing: not a pretraining item at all
     windows[3, 2, 7] = 0.95
-    train, val, info = pretrain_sets(_Store(windows), FoundationPretrainConfig(reject_uv=100.0))
+    with pytest.raises(DataError, match="tiny_store: every val window reaches 100 uV \\(6 rejected\\)"):
+        pretrain_sets(_Store(windows), FoundationPretrainConfig(reject_uv=100.0))  # val: windows 0 and 1, both out
+    train, val, info = pretrain_sets(_Store(windows, val=slice(1, 4)), FoundationPretrainConfig(reject_uv=100.0))
     # as the release drops a whole multi-channel segment: windows 0 and 1 go with all their channels (6 items);
-    # train keeps windows 2 (its 2 present channels) and 3 (0.95 stays under 100 uV); val is windows 0 and 1
-    assert info == {"rejected": {"train": 6, "val": 6}, "kept": {"train": 5, "val": 0}}
+    # train keeps windows 2 (its 2 present channels) and 3 (0.95 stays under 100 uV); val keeps windows 2 and 3
+    assert info == {"rejected": {"train": 6, "val": 3}, "kept": {"train": 5, "val": 5}}
     kept = [tuple(int(v) for v in train.dataset.pairs[i]) for i in train.indices]  # (window, channel)
     assert set(kept) == {(2, 0), (2, 1), (3, 0), (3, 1), (3, 2)}
     assert all(np.array_equal(x[0].numpy(), windows[w, k]) and c == k for (x, c), (w, k) in zip(train, kept))

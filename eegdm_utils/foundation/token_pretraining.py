@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..core.identity import differences
 from ..data.datasets import PretrainDataset
+from ..data.recordings import DataError
 from ..train.optim import OptimSettings, adamw, fold_legacy_keys, lr_schedule
 from ..train.trainer import ScaleConfig, StepBatchSampler, make_trainer, quiet_lightning
 from .collator import IGNORE, MaskingCollator, MaskingConfig
@@ -167,6 +168,10 @@ def pretrain_sets(store, config: FoundationPretrainConfig, max_val_samples: int 
         val, n_val = in_range_subset(full, config.reject_uv)
     info = {"rejected": {"train": n_train, "val": n_val},
             "kept": {"train": len(train), "val": len(val) if val is not None else 0}}
+    for split, kept, rejected in (("train", len(train), n_train), ("val", None if val is None else len(val), n_val)):
+        if kept == 0:
+            raise DataError(f"{store.path}: every {split} window reaches {config.reject_uv:g} uV ({rejected} rejected); "
+                            "nothing is left to pretrain or validate on: raise reject_uv or give more data")
     return train, val, info
 
 
