@@ -98,6 +98,7 @@ def test_difference_intervals_bootstrap_the_change_from_the_full_model_over_test
     _write(tmp_path, "rate_190", 0, 0.5)  # a seed file without predictions: no interval
     table = difference_intervals(tmp_path).set_index(["variant", "label_fraction"])
     assert set(table.index) == {(v, f) for v in ("no_fusion", "mean_fusion") for f in (1.0, 0.1)}
+    assert set(difference_intervals(tmp_path, variants={"no_fusion"})["variant"]) == {"no_fusion"}
     expected = 100 * (cohen_kappa_score(labels, worse) - cohen_kappa_score(labels, full))
     row = table.loc[("no_fusion", 1.0)]
     assert row["difference"] == pytest.approx(expected) and row["low"] <= expected <= row["high"]

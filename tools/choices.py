@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO / "tools"))
 
 from eegdm_utils.core.files import atomic_write_json, read_json  # noqa: E402
 from eegdm_utils.eval.report import EEGDM  # noqa: E402
+from run import run_info  # noqa: E402  (tools/run.py, beside this script)
 
 EMBEDS = ("none", "channel", "mirror")
 
@@ -74,7 +75,13 @@ def decide(choice: dict, current) -> dict:
     file's value beside it."""
     candidates = choice["candidates"]
     best = max(candidates, key=lambda k: candidates[k]["score"])
-    return {**choice, "chosen": best, "in_params": str(current).lower(), "agrees": str(current).lower() == best}
+    return {**choice, "chosen": best, "in_params": _as_candidate(current), "agrees": _as_candidate(current) == best}
+
+
+def _as_candidate(value) -> str:
+    """A parameter's value spelled as the candidates are: numbers as %g ("0.25"), booleans and names in
+    lower case ("false", "mirror")."""
+    return f"{value:g}" if isinstance(value, float) else str(value).lower()
 
 
 def main(run_dir: str, params_path: str = "params/default.yaml") -> dict:
@@ -88,13 +95,6 @@ def main(run_dir: str, params_path: str = "params/default.yaml") -> dict:
     if not found:
         raise SystemExit(f"{run_dir / 'choices'}: no candidates found; run `make choices` after `make run`")
     decided = {name: decide(c, params.get(name)) for name, c in found.items()}
-    # the e2i mask ratios print as numbers ("0.75"), the parameter file holds a float
-    if "e2i_mask_ratio" in decided:
-        d = decided["e2i_mask_ratio"]
-        d["in_params"] = f"{float(params['e2i_mask_ratio']):g}"
-        d["agrees"] = float(d["chosen"]) == float(params["e2i_mask_ratio"])
-    from run import run_info  # tools/run.py, beside this script
-
     info = run_info("", "choices")
     cache = run_dir / "cache" / "meta.json"  # the backbone the LFT candidates were fitted on
     backbone = read_json(cache)["settings"]["backbone_sha256"] if cache.exists() else None

@@ -138,10 +138,10 @@ def findings_sentence(checks, subjects: int) -> str:
     95% interval lies below zero (a finding against the claim), with its labels, difference and interval."""
     held, against = [], []
     for r in checks.itertuples():
-        item = f"{r.claim}, {r.labels} labels: {r.measured.split(' (')[0]} {r.interval}"
+        item = f"{r.claim}, {r.labels} labels: {r.difference:+.2f} {r.interval}"
         if r.holds is True:
             held.append(item)
-        elif r.interval and float(r.interval.strip("[]").split(",")[1]) < 0:
+        elif r.high < 0:  # NaN (no interval) is never below zero
             against.append(item)
     text = (f"{len(held)} of {len(checks)} of notebook 50's claims hold (95% interval over the {subjects} test subjects "
             "above zero and the difference beyond the seed std)" + (": " + "; ".join(held) if held else "") + ".")

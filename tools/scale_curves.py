@@ -16,6 +16,7 @@ point as it finishes, then the table; writes RUN_DIR/scale/summary.json and the 
 from __future__ import annotations
 
 import argparse
+import ast
 import shutil
 import sys
 import time
@@ -39,8 +40,9 @@ from eegdm_utils.data.simulate import SimulationConfig  # noqa: E402
 from eegdm_utils.data.store import build_store  # noqa: E402
 from eegdm_utils.eval.controls import band_power_features, cache_probe_features, event_pool, event_samples, readout_run  # noqa: E402
 from eegdm_utils.eval.report import BAND_POWER, EEGDM, EEGNET, PROBE, PROBE_UNTRAINED, UNTRAINED  # noqa: E402
-from eegdm_utils.eval.scaling import (ScalePlan, collect, fit_path, point_splits, record_fit, subject_pools,  # noqa: E402
-                                      summarise, test_lines)
+from eegdm_utils.eval import figures  # noqa: E402
+from eegdm_utils.eval.scaling import (ScalePlan, collect, conclusions, fit_path, plot_curves, point_splits,  # noqa: E402
+                                      record_fit, subject_pools, summarise, test_lines)
 from eegdm_utils.models.diffusion import ddpm_scheduler  # noqa: E402
 from eegdm_utils.models.lft import LFTConfig  # noqa: E402
 from eegdm_utils.train.finetuning import FinetuneConfig, evaluate_lines, finetune_optim, label_subset, network_scores  # noqa: E402
@@ -48,16 +50,13 @@ from eegdm_utils.train.latent_cache import ArrayCache, CacheConfig, LatentCache,
 from eegdm_utils.train.pretraining import load_denoiser, train_ssmdp, untrained_denoiser  # noqa: E402
 from eegdm_utils.train.recipes import fit_eegnet, fit_lft  # noqa: E402
 from eegdm_utils.train.trainer import ScaleConfig  # noqa: E402
+from run import NOTEBOOKS, declared_parameters, run_info  # noqa: E402  (tools/run.py, beside this script)
 
 
 def notebook_settings(notebook: str, params: dict) -> dict:
     """The values ``notebook`` runs with under ``params``: its declared defaults, then the keys of
     ``params`` it declares (as tools/run.py passes them): the LFT and fine-tuning settings are notebook
     40's, the corpus's notebook 10's, so the curves fit what `make run` fits."""
-    import ast
-
-    from run import NOTEBOOKS, declared_parameters  # tools/run.py, beside this script
-
     declared = declared_parameters(NOTEBOOKS / f"{notebook}.ipynb")
     return {**{k: ast.literal_eval(v["default"]) for k, v in declared.items()},
             **{k: v for k, v in params.items() if k in declared}}
@@ -184,11 +183,8 @@ class Sweep:
         subset = label_subset(view.faithful("train")["label"], fraction, FinetuneConfig().label_seed)
         lines = {s: view.faithful(s) for s in ("train", "val", "test")}
         r = readout_run(features, lines, self.n_classes, subset, keep_predictions=True)
-        predicted = np.asarray(r.pop("line_predictions"))
-        atomic_write_json(path, {**{k: r[k] for k in ("kappa", "balanced_accuracy", "weighted_f1")},
-                                 "confusion": np.asarray(r["confusion"]).tolist(), "line_predictions": predicted.tolist(),
-                                 "val_kappa": float(r["val_kappa"]), "C": r["C"], "method": method, "fraction": fraction,
-                                 "seconds": round(time.perf_counter() - t0, 1), "train_windows": _windows(view, subset)})
+        record_fit(path, r, r["line_predictions"], r["val_kappa"], time.perf_counter() - t0, method=method,
+                   fraction=fraction, train_windows=_windows(view, subset), C=r["C"])
 
 
 def _windows(view, subset) -> int:
@@ -296,11 +292,6 @@ def main(argv=None) -> None:
 def report(scale_dir: Path, class_names, figures_dir: Path, plan: ScalePlan = ScalePlan()) -> dict:
     """The table, the conclusions and the figures of whatever points have run; RUN_DIR/scale/summary.json
     (with the commit and CPU of this call) for RESULTS.md."""
-    from run import run_info  # tools/run.py, beside this script
-
-    from eegdm_utils.eval import figures
-    from eegdm_utils.eval.scaling import conclusions, plot_curves
-
     lines = read_json(scale_dir / "test_lines.json")
     timings = read_json(scale_dir / "timings.json") if (scale_dir / "timings.json").exists() else {}
     fits = collect(scale_dir)

@@ -20,7 +20,7 @@ from ..core.figure_output import save_figure
 from ..core.files import read_json
 from .ablations import VARIANTS
 from .figures import method_color
-from .intervals import subject_bootstrap
+from .intervals import in_points, subject_bootstrap
 from .paper import PAPER_NAMES, PAPER_RESULTS
 from .report import BAND_POWER, UNTRAINED, collect_control_results, collect_seed_results, recorded_test_lines
 
@@ -52,11 +52,12 @@ def line_predictions(run_dir: Path) -> dict:
     return {key: np.array(rows) for key, rows in found.items()}
 
 
-def difference_intervals(run_dir: Path, n_boot: int = 2000, level: float = 0.95) -> pd.DataFrame:
+def difference_intervals(run_dir: Path, n_boot: int = 2000, level: float = 0.95, variants=None) -> pd.DataFrame:
     """Each variant's change of test kappa from the full model (x100) per label fraction, with the
     subject-level paired bootstrap interval over the test subjects (:func:`eegdm_utils.eval.intervals.
     subject_bootstrap`, mean over each side's seeds); ``below``: the whole interval under zero. Empty
-    when the full model's rows or notebook 45's record of the test lines (labels, subjects) are missing."""
+    when the full model's rows or notebook 45's record of the test lines (labels, subjects) are missing.
+    ``variants``: only these (default: every variant that ran)."""
     columns = ["variant", "label_fraction", "difference", "low", "high", "below"]
     predictions = line_predictions(run_dir)
     try:
@@ -70,14 +71,14 @@ def difference_intervals(run_dir: Path, n_boot: int = 2000, level: float = 0.95)
     rows = []
     for (variant, fraction), pred in predictions.items():
         full = predictions.get(("full", fraction))
-        if variant == "full" or full is None:
+        if variant == "full" or full is None or (variants is not None and variant not in variants):
             continue
         if pred.shape[1] != len(labels) or full.shape[1] != len(labels):
             raise ValueError(f"{run_dir / 'ablations' / variant}: {pred.shape[1]} predicted test lines, notebook 45 "
                              f"recorded {len(labels)}: the sweep and the run are not of one store")
-        r = subject_bootstrap(labels, pred, full, subjects, n_classes, n_boot=n_boot, level=level)
-        rows.append({"variant": variant, "label_fraction": fraction, "difference": 100 * r["difference"],
-                     "low": 100 * r["low"], "high": 100 * r["high"], "below": r["high"] < 0})
+        r = in_points(subject_bootstrap(labels, pred, full, subjects, n_classes, n_boot=n_boot, level=level))
+        rows.append({"variant": variant, "label_fraction": fraction, **{k: r[k] for k in ("difference", "low", "high")},
+                     "below": r["high"] < 0})
     return pd.DataFrame(rows, columns=columns)
 
 

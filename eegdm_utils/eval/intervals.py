@@ -92,8 +92,6 @@ def subject_bootstrap(y_true, pred_a, pred_b, subjects, n_classes: int, metric: 
     ``high``, ``level``, ``n_subjects`` and ``n_boot``."""
     y_true = np.asarray(y_true)
     pred_a, pred_b = np.atleast_2d(pred_a), np.atleast_2d(pred_b)
-    if metric not in METRICS:
-        raise ValueError(f"metric {metric!r}: expected one of {sorted(METRICS)}")
     counts, n_subjects = _subject_counts(subjects, len(y_true), n_boot, seed)
     difference = (_seed_mean_scores(y_true, pred_a, counts, n_classes, metric, "pred_a")
                   - _seed_mean_scores(y_true, pred_b, counts, n_classes, metric, "pred_b"))  # [1 + R]
@@ -115,6 +113,12 @@ def subject_interval(y_true, pred, subjects, n_classes: int, metric: str = "kapp
     low, high = np.percentile(scores[1:], [tail, 100 - tail])
     return {"value": float(scores[0]), "low": float(low), "high": float(high), "level": level,
             "n_subjects": n_subjects, "n_boot": int(n_boot)}
+
+
+def in_points(result: dict) -> dict:
+    """A result of :func:`subject_bootstrap` with its difference and interval x100 (kappa points, the
+    unit of every table)."""
+    return {**result, **{k: 100 * result[k] for k in ("difference", "low", "high")}}
 
 
 def line_subjects(store, split: str = "test") -> np.ndarray:

@@ -11,7 +11,7 @@ import numpy as np
 from ..core.runtime import seed_everything
 from ..core.scoring import classification_metrics
 from .controls import C_GRID, LinearReadout, line_examples
-from .intervals import subject_bootstrap
+from .intervals import in_points, subject_bootstrap
 
 
 def task_metrics(y_true: np.ndarray, scores: np.ndarray, n_classes: int) -> dict:
@@ -135,10 +135,10 @@ def route_claims(rows: list[dict], n_classes: int, metric: str = "balanced_accur
         a, b = pooled[route], pooled[other]
         if not (np.array_equal(a["labels"], b["labels"]) and np.array_equal(a["subjects"], b["subjects"])):
             raise ValueError(f"{route} and {other} were tested on different windows: not comparable")
-        r = subject_bootstrap(a["labels"], a["predictions"], b["predictions"], a["subjects"], n_classes, metric=metric,
-                              n_boot=n_boot)
-        out.append({"claim": text, "difference": 100 * r["difference"], "low": 100 * r["low"], "high": 100 * r["high"],
-                    "holds": bool(r["low"] > 0), "n_subjects": r["n_subjects"]})
+        r = in_points(subject_bootstrap(a["labels"], a["predictions"], b["predictions"], a["subjects"], n_classes,
+                                        metric=metric, n_boot=n_boot))
+        out.append({"claim": text, **{k: r[k] for k in ("difference", "low", "high", "n_subjects")},
+                    "holds": bool(r["low"] > 0)})
     return out
 
 

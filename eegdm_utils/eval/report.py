@@ -8,7 +8,7 @@ import numpy as np
 
 from ..core.files import read_json
 from ..core.scoring import per_class_recall
-from .intervals import subject_bootstrap
+from .intervals import in_points, subject_bootstrap
 
 METRICS = ("kappa", "balanced_accuracy", "weighted_f1")
 
@@ -161,8 +161,8 @@ def claim_intervals(results, test_lines: dict | None, n_classes: int, label_frac
             a, b = predictions(method, fraction), predictions(other, fraction)
             if a is None or b is None:
                 continue
-            r = subject_bootstrap(labels, a, b, subjects, n_classes, metric=metric, n_boot=n_boot, level=level)
-            out[(method, other, metric, fraction)] = {**r, **{k: 100 * r[k] for k in ("difference", "low", "high")}}
+            out[(method, other, metric, fraction)] = in_points(subject_bootstrap(labels, a, b, subjects, n_classes,
+                                                                                 metric=metric, n_boot=n_boot, level=level))
     return out
 
 
@@ -187,12 +187,14 @@ def target_checks(table, recalls, label_fractions, intervals: dict | None = None
 
     checks = []
 
-    def claim(fraction, text, measured, holds, seeds, interval=None):
+    def claim(fraction, text, measured, holds, seeds, interval=None, difference=np.nan):
         if seeds < min_seeds:
             holds = "not assessed"
         checks.append({"labels": f"{fraction:.0%}", "claim": text, "measured": measured,
                        "interval": "" if interval is None else f"[{interval['low']:+.2f}, {interval['high']:+.2f}]",
-                       "holds": holds})
+                       "holds": holds, "difference": difference,
+                       "low": np.nan if interval is None else interval["low"],
+                       "high": np.nan if interval is None else interval["high"]})
 
     def compared(fraction, method, other, metric, text, seeds, at_least=False):
         ours, theirs = row(method, fraction), row(other, fraction)
@@ -205,7 +207,7 @@ def target_checks(table, recalls, label_fractions, intervals: dict | None = None
             holds = bool(interval["high"] >= 0)
         else:
             holds = bool(interval["low"] > 0 and margin > spread)
-        claim(fraction, text, f"{margin:+.2f} (seed std {spread:.2f})", holds, seeds, interval)
+        claim(fraction, text, f"{margin:+.2f} (seed std {spread:.2f})", holds, seeds, interval, margin)
 
     for fraction in label_fractions:
         seeds = int(row(EEGDM, fraction)["seeds"])

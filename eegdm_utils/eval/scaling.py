@@ -35,7 +35,7 @@ from ..core.scoring import per_class_recall
 from ..data.recordings import choose_validation
 from ..data.simulate import SimulationConfig
 from .figures import method_color
-from .intervals import subject_bootstrap, subject_interval
+from .intervals import in_points, subject_bootstrap, subject_interval
 from .report import BAND_POWER, EEGDM, EEGNET, PROBE, PROBE_UNTRAINED, UNTRAINED
 
 METRICS = ("kappa", "balanced_accuracy", "weighted_f1")
@@ -190,8 +190,8 @@ def difference(rows: list[dict], test_lines: dict, n_classes: int, a: tuple, b: 
     pa, pb = predictions(a), predictions(b)
     if pa is None or pb is None:
         return None
-    r = subject_bootstrap(test_lines["label"], pa, pb, test_lines["subject"], n_classes, metric=metric, n_boot=n_boot)
-    return {**r, **{k: 100 * r[k] for k in ("difference", "low", "high")}}
+    return in_points(subject_bootstrap(test_lines["label"], pa, pb, test_lines["subject"], n_classes, metric=metric,
+                                       n_boot=n_boot))
 
 
 def test_lines(view, window_subject: np.ndarray, splits: dict) -> dict:
