@@ -71,7 +71,8 @@ PAPER_DRY = {
     # step counts
     "pretrain_epochs": 0, "pretrain_steps": 2, "val_every": 1, "ckpt_every": 2, "finetune_epochs": 1,
     "warmup_epochs": 0, "noise_epochs": 1, "fm_pretrain_steps": 2, "ssl_steps": 2, "ddim_steps": 2,
-    "e2i_pretrain_steps": 2, "e2i_structure_steps": 2, "e2i_judge_steps": 2, "e2i_embedder_steps": 2,
+    "e2i_pretrain_steps": 2, "e2i_structure_steps": 2, "e2i_embedder_steps": 2,
+    "e2i_judge_steps": 100,  # the judge scores every reconstruction: notebook 85 stops unless it classifies the test images
     "e2i_generator_steps": 2, "e2i_controlnet_steps": 2, "e2i_head_steps": 2, "e2i_finetune_steps": 2,
     "e2i_curve_steps": [0, 2], "e2i_ddim_steps": 2,
 }
