@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from eegdm_utils.core.files import atomic_write_json
+from eegdm_utils.core.files import atomic_write_json, read_json
 from eegdm_utils.eval import figures
 from eegdm_utils.eval.ablation_report import (difference_intervals, gather, paper_agreement, plot_agreement, plot_table,
                                              references, summary)
@@ -37,10 +37,15 @@ def main(run_dir: str, figures_dir: str = "figures") -> None:
     run_dir = Path(run_dir)
     results, seconds = gather(run_dir)
     results.to_csv(run_dir / "ablations" / "results.csv", index=False)
-    # the provenance RESULTS.md prints beside the table: this checkout's commit (the code the sweep ran), the CPU
-    info = run_info("", "ablations")
-    atomic_write_json(run_dir / "ablations" / "sweep_info.json", {
-        "commit": info["commit"], "dirty": info["dirty"], "cpu": info["cpu"], "cores": info["cores"],
+    # the provenance RESULTS.md prints beside the table: the commit the sweep's notebooks ran at (`make ablations`
+    # runs them and gathers in one checkout: this one, unless no notebook ran since the last gathering, whose
+    # commit stays), the CPU
+    info, path = run_info("", "ablations"), run_dir / "ablations" / "sweep_info.json"
+    runs = int(len(results[["variant", "seed"]].drop_duplicates()))
+    previous = read_json(path) if path.exists() else {}
+    commit = previous["commit"] if previous.get("runs") == runs else info["commit"]
+    atomic_write_json(path, {
+        "commit": commit, "runs": runs, "dirty": info["dirty"], "cpu": info["cpu"], "cores": info["cores"],
         "gathered": info["started"], "minutes": round(sum(seconds.values()) / 60, 1),
         "variants": int(results["variant"].nunique()), "seeds": sorted(int(s) for s in results["seed"].unique())})
     intervals = difference_intervals(run_dir)
