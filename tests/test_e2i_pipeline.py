@@ -85,6 +85,7 @@ def test_warm_up_and_finetune_depend_on_the_seed_only(setup, tmp_path):
     assert not model.training and set(model.history) >= {"loss", "diffusion", "semantic", "layout"}
     saved, payload = load_checkpoint(tmp_path / "structure-guided_seed3.pt", Method)
     assert saved == GUIDED and payload["extra"]["base"] == "generator.pt"
+    assert set(payload["states"]) == {"trainable"}  # weights only: a paper-size optimizer state is 2x the weights
     trainable = payload["states"]["trainable"]
     assert any(n.startswith("controlnet.") for n in trainable) and any(".attn2." in n for n in trainable)
     assert not any(".attn1." in n or ".resnets." in n for n in trainable if n.startswith("generator."))

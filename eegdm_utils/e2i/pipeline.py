@@ -181,7 +181,7 @@ def finetune(method: Method, conditioner: EEGConditioner, data: PairedTensors, t
     if checkpoint_dir is not None:
         trainable = {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad}
         save_checkpoint(Path(checkpoint_dir) / f"{method.name.replace(' ', '_')}_seed{seed}.pt", method, steps,
-                        {"trainable": trainable, "optimizer": result["optimizer"]}, result["history"],
+                        {"trainable": trainable}, result["history"],  # weights only: nothing resumes from it
                         {"seed": seed, **(checkpoint_extra or {})})
     return model.eval()
 

@@ -155,7 +155,9 @@ def load_checkpoint(path: str | os.PathLike, config_class, hint: str = "") -> tu
     if not path.exists():
         raise FileNotFoundError(f"{path}: no checkpoint here{'; ' + hint if hint else ''}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        # mapped, not read: a paper-size encoder's checkpoint (3.6 GB with its optimizer state) costs no memory
+        # beyond the weights a caller copies out of it
+        payload = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     except Exception as e:  # a truncated or foreign file
         raise ValueError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
     if not isinstance(payload, dict) or "config" not in payload:
