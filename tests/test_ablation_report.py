@@ -131,3 +131,27 @@ def test_make_ablations_runs_every_variant_once_the_papers_first():
     assert sorted(listed) == sorted(VARIANTS) and len(listed) == len(set(listed))
     ours = [VARIANTS[v].ours for v in listed]
     assert ours == sorted(ours)  # every paper variant before the first of ours
+
+
+def test_gathering_again_keeps_the_commit_the_sweep_ran_at_until_a_notebook_is_added(tmp_path, monkeypatch):
+    import sys
+    from pathlib import Path
+
+    from eegdm_utils.core.files import read_json
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import ablations as tool  # tools/ablations.py
+
+    checkout = {"commit": "aaaa", "dirty": False, "cpu": "cpu", "cores": 2, "started": "then"}
+    monkeypatch.setattr(tool, "run_info", lambda *args: dict(checkout))
+    _write(tmp_path, "full", 0, 0.6)
+    _write(tmp_path, "no_fusion", 0, 0.4)
+    info = tmp_path / "ablations" / "sweep_info.json"
+    tool.main(tmp_path, tmp_path / "figures")
+    assert read_json(info)["commit"] == "aaaa" and read_json(info)["runs"] == 2
+    checkout["commit"] = "bbbb"  # another checkout gathers the same notebooks: the sweep's commit stays
+    tool.main(tmp_path, tmp_path / "figures")
+    assert read_json(info)["commit"] == "aaaa"
+    _write(tmp_path, "no_fusion", 1, 0.5)  # a notebook ran here since: this checkout's commit
+    tool.main(tmp_path, tmp_path / "figures")
+    assert read_json(info)["commit"] == "bbbb" and read_json(info)["runs"] == 3
