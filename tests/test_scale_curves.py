@@ -105,3 +105,17 @@ def test_a_second_call_fits_nothing_and_a_removed_fit_is_fitted_again(curves):
     after = _results(scale_dir)
     assert set(after) == set(before)
     assert {p for p in after if after[p] != before[p]} == {removed}
+
+
+def test_the_tuev_prediction_is_refused_where_it_would_leave_kappas_range():
+    from eegdm_utils.eval.scaling import _reach, _trend
+
+    rows = [{"curve": "labelled", "labelled": n, "method": m, "train_windows": w, "kappa": k}
+            for n, w, lft, band in ((22, 100, 65.0, 61.0), (88, 400, 85.0, 63.0))
+            for m, k in ((EEGDM, lft), (BAND_POWER, band))]
+    slope, lead, smallest, band_last = _trend(rows, EEGDM, BAND_POWER, tuev_factor=100.0)
+    # the lead goes 4 -> 22 over two doublings: +9 per doubling, 100x the smallest is log2(100) = 6.64 doublings
+    assert slope == pytest.approx(9.0) and smallest == 100 and band_last == 63.0
+    assert lead == pytest.approx(4.0 + 9.0 * np.log2(100.0))
+    assert "outside kappa's range" in _reach(lead, band_last, 100.0, smallest)  # 63 + 63.8 > 100
+    assert _reach(10.0, band_last, 100.0, smallest).startswith("predicts +10.0")

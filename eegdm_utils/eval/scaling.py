@@ -235,12 +235,9 @@ def conclusions(rows: list[dict], fits: list[dict], test_lines: dict, n_classes:
             out.append(f"{text}, test kappa x100 [95% interval over test subjects]: " + "; ".join(parts) + ".")
     trend = _trend(rows, EEGDM, BAND_POWER, tuev_factor)
     if trend is not None:
-        slope, at_tuev, smallest = trend
+        slope, at_tuev, smallest, other_last = trend
         largest = max(r["train_windows"] for r in rows if r["curve"] == "labelled")
-        reach = (f"predicts {at_tuev:+.1f} at {tuev_factor:g} times the {smallest:,} windows of the smallest point "
-                 f"(about TUEV's size)" if abs(at_tuev) <= 100 else
-                 f"leaves kappa's range (±100) before {tuev_factor:g} times the {smallest:,} windows of the smallest "
-                 "point (about TUEV's size): no usable prediction")
+        reach = _reach(at_tuev, other_last, tuev_factor, smallest)
         out.append(f"A straight line in log2 training windows through the LFT's lead over band powers changes it by "
                    f"{slope:+.1f} kappa per doubling and {reach}; an extrapolation "
                    f"{np.log10(tuev_factor * smallest / largest):.1f} decades beyond the last point, not a measurement.")
@@ -270,7 +267,20 @@ def _trend(rows: list[dict], method: str, other: str, tuev_factor: float = 100.0
         return None
     x, y = np.log2([u[0] for u in usable]), np.array([u[1] for u in usable])
     slope, intercept = np.polyfit(x, y, 1)
-    return float(slope), float(intercept + slope * np.log2(tuev_factor * usable[0][0])), int(usable[0][0])
+    last = max((v for v in points.values() if method in v and other in v), key=lambda v: v[method]["train_windows"])
+    return (float(slope), float(intercept + slope * np.log2(tuev_factor * usable[0][0])), int(usable[0][0]),
+            float(last[other]["kappa"]))
+
+
+def _reach(lead: float, other_last: float, tuev_factor: float, smallest: int) -> str:
+    """What the line's ``lead`` over the other method at ``tuev_factor`` times the smallest point says: the
+    lead, or that it is no prediction when it would put the method's kappa outside [-100, 100] with the
+    other method held at its last measured kappa ``other_last``."""
+    where = f"{tuev_factor:g} times the {smallest:,} windows of the smallest point (about TUEV's size)"
+    if abs(other_last + lead) <= 100:
+        return f"predicts {lead:+.1f} at {where}"
+    return (f"would put the LFT at kappa {other_last + lead:.0f} at {where}, with band powers at their last "
+            f"{other_last:.1f}: outside kappa's range, no usable prediction")
 
 
 # ---------------------------------------------------------------- figures
