@@ -261,15 +261,13 @@ def _trend(rows: list[dict], method: str, other: str, tuev_factor: float = 100.0
     for r in rows:
         if r["curve"] == "labelled" and r["method"] in (method, other):
             points.setdefault(r["labelled"], {})[r["method"]] = r
-    usable = sorted((v[method]["train_windows"], v[method]["kappa"] - v[other]["kappa"])
-                    for v in points.values() if method in v and other in v)
-    if len(usable) < 2:
+    both = sorted((v for v in points.values() if method in v and other in v), key=lambda v: v[method]["train_windows"])
+    if len(both) < 2:
         return None
-    x, y = np.log2([u[0] for u in usable]), np.array([u[1] for u in usable])
-    slope, intercept = np.polyfit(x, y, 1)
-    last = max((v for v in points.values() if method in v and other in v), key=lambda v: v[method]["train_windows"])
-    return (float(slope), float(intercept + slope * np.log2(tuev_factor * usable[0][0])), int(usable[0][0]),
-            float(last[other]["kappa"]))
+    windows = np.array([v[method]["train_windows"] for v in both])
+    slope, intercept = np.polyfit(np.log2(windows), [v[method]["kappa"] - v[other]["kappa"] for v in both], 1)
+    return (float(slope), float(intercept + slope * np.log2(tuev_factor * windows[0])), int(windows[0]),
+            float(both[-1][other]["kappa"]))
 
 
 def _reach(lead: float, other_last: float, tuev_factor: float, smallest: int) -> str:
